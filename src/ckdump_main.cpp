@@ -1,1 +1,78 @@
-int main() { return 0; }
+#include <getopt.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <string>
+
+#include "cli_common.hpp"
+#include "dump.hpp"
+
+namespace {
+
+const char kHelp[] =
+    "usage: ckdump -t PID -D DIR [options]\n"
+    "Checkpoint process PID into the image directory DIR, then end it.\n"
+    "\n"
+    "  -t, --tree PID        process to checkpoint\n"
+    "  -D, --dir DIR         image directory (replaced atomically once the new image is complete)\n"
+    "  -R, --leave-running   let the process run on after the checkpoint\n"
+    "      --compress=MODE   none, fast (zstd level 1, default) or a zstd level 1-19\n"
+    "  -j, --threads N       compression threads (default: all CPUs)\n"
+    "      --stats           print figures of the dump as JSON on stdout\n"
+    "  -v, --verbose         say what happens, step by step (twice: more)\n"
+    "  -h, --help            this text\n"
+    "\n"
+    "Exit codes: 0 ok, 1 failure, 2 usage, 4 unsupported resource, 5 permission.\n"
+    "On any failure the process keeps running as if nothing happened.\n";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return ck::run_main("ckdump", [&] {
+    ck::DumpOptions o;
+    bool stats = false;
+    enum { kCompress = 1000, kStats };
+    static const option longopts[] = {{"tree", required_argument, nullptr, 't'},
+                                      {"dir", required_argument, nullptr, 'D'},
+                                      {"leave-running", no_argument, nullptr, 'R'},
+                                      {"compress", required_argument, nullptr, kCompress},
+                                      {"threads", required_argument, nullptr, 'j'},
+                                      {"stats", no_argument, nullptr, kStats},
+                                      {"verbose", no_argument, nullptr, 'v'},
+                                      {"help", no_argument, nullptr, 'h'},
+                                      {nullptr, 0, nullptr, 0}};
+    int c;
+    while ((c = getopt_long(argc, argv, "t:D:Rj:vh", longopts, nullptr)) != -1) {
+      switch (c) {
+        case 't': o.pid = static_cast<pid_t>(ck::parse_number("-t", optarg, 1, 1 << 22)); break;
+        case 'D': o.dir = optarg; break;
+        case 'R': o.leave_running = true; break;
+        case 'j': o.threads = static_cast<unsigned>(ck::parse_number("--threads", optarg, 1, 1024)); break;
+        case kCompress: {
+          std::string m = optarg;
+          o.level = m == "none" ? 0 : m == "fast" ? 1 : static_cast<int>(ck::parse_number("--compress", optarg, 1, 19));
+          break;
+        }
+        case kStats: stats = true; break;
+        case 'v': ck::log::verbosity++; break;
+        case 'h': fputs(kHelp, stdout); return 0;
+        default: ck::usage_error("bad option");
+      }
+    }
+    if (optind != argc) ck::usage_error(std::string("unexpected argument '") + argv[optind] + "'");
+    if (o.pid <= 0) ck::usage_error("missing -t PID");
+    if (o.dir.empty()) ck::usage_error("missing -D DIR");
+    o.progress = isatty(2);
+    ck::DumpReport r = ck::dump(o);
+    CK_LOG(1, "done: %llu pages (%llu zero pages skipped), %.1f MiB in the image, frozen %.3f s, total %.3f s",
+           static_cast<unsigned long long>(r.pages), static_cast<unsigned long long>(r.zero_pages),
+           r.image_bytes / 1048576.0, r.frozen_seconds, r.total_seconds);
+    if (stats)
+      printf("{\"pid\": %d, \"dump_seconds\": %.6f, \"frozen_seconds\": %.6f, \"pages\": %llu, \"zero_pages\": %llu, "
+             "\"raw_bytes\": %llu, \"image_bytes\": %llu}\n",
+             o.pid, r.total_seconds, r.frozen_seconds, static_cast<unsigned long long>(r.pages),
+             static_cast<unsigned long long>(r.zero_pages), static_cast<unsigned long long>(r.raw_bytes),
+             static_cast<unsigned long long>(r.image_bytes));
+    return 0;
+  });
+}

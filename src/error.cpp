@@ -13,3 +13,4 @@ void throw_errno(const std::string& what, int err) {
 void throw_error(ExitCode code, const std::string& msg) { throw Error(msg, code); }
 
 }  // namespace ck
+

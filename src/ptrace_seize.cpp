@@ -1,1 +1,138 @@
-// placeholder
+#include "ptrace_seize.hpp"
+
+#include <signal.h>
+#include <sys/ptrace.h>
+#include <sys/wait.h>
+
+#include <cerrno>
+#include <string>
+#include <utility>
+
+#include "error.hpp"
+#include "log.hpp"
+
+namespace ck {
+
+namespace {
+std::string tid_str(pid_t tid) { return "pid " + std::to_string(tid); }
+}  // namespace
+
+int wait_traced(pid_t tid) {
+  int status = 0;
+  for (;;) {
+    pid_t r = waitpid(tid, &status, __WALL);
+    if (r == tid) break;
+    if (r < 0 && errno == EINTR) continue;
+    throw_errno("waitpid " + tid_str(tid));
+  }
+  if (WIFEXITED(status))
+    throw Error(tid_str(tid) + " exited with status " + std::to_string(WEXITSTATUS(status)) + " while traced");
+  if (WIFSIGNALED(status))
+    throw Error(tid_str(tid) + " was killed by signal " + std::to_string(WTERMSIG(status)) + " while traced");
+  return status;
+}
+
+Seized Seized::seize_and_interrupt(pid_t tid) {
+  if (ptrace(PTRACE_SEIZE, tid, nullptr, PTRACE_O_TRACESYSGOOD) != 0) {
+    int err = errno;
+    if (err == EPERM)
+      throw Error("cannot trace " + tid_str(tid) +
+                      ": Operation not permitted (another user's process, already traced, or ptrace "
+                      "forbidden by kernel.yama.ptrace_scope: start the program under ckrun)",
+                  ExitCode::permission);
+    if (err == ESRCH) throw Error(tid_str(tid) + ": no such process");
+    throw_errno("ptrace seize " + tid_str(tid), err);
+  }
+  Seized s(tid);
+  s.active_ = true;
+  if (ptrace(PTRACE_INTERRUPT, tid, nullptr, nullptr) != 0) throw_errno("ptrace interrupt " + tid_str(tid));
+  for (;;) {
+    int status = wait_traced(tid);
+    if (!WIFSTOPPED(status)) continue;
+    if ((status >> 16) == PTRACE_EVENT_STOP) break;
+    // A signal arrived before our interrupt: let it be delivered as it would have been.
+    int sig = WSTOPSIG(status);
+    if (ptrace(PTRACE_CONT, tid, nullptr, sig) != 0) throw_errno("ptrace cont " + tid_str(tid));
+  }
+  s.orig_ = arch::get_regs(tid);
+  if (ptrace(PTRACE_GETSIGMASK, tid, sizeof s.orig_mask_, &s.orig_mask_) != 0)
+    throw_errno("ptrace getsigmask " + tid_str(tid));
+  return s;
+}
+
+Seized Seized::seize_child_stopped(pid_t tid, const std::function<void()>& after_seize) {
+  if (ptrace(PTRACE_SEIZE, tid, nullptr, PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL) != 0)
+    throw_errno("ptrace seize " + tid_str(tid));
+  Seized s(tid);
+  s.active_ = true;
+  s.kill_on_destroy_ = true;
+  after_seize();
+  for (;;) {
+    int status = wait_traced(tid);
+    if (WIFSTOPPED(status) && WSTOPSIG(status) == SIGSTOP && (status >> 16) == 0) break;
+    int sig = WIFSTOPPED(status) && (status >> 16) == 0 ? WSTOPSIG(status) : 0;
+    if (ptrace(PTRACE_CONT, tid, nullptr, sig) != 0) throw_errno("ptrace cont " + tid_str(tid));
+  }
+  s.orig_ = arch::get_regs(tid);
+  if (ptrace(PTRACE_GETSIGMASK, tid, sizeof s.orig_mask_, &s.orig_mask_) != 0)
+    throw_errno("ptrace getsigmask " + tid_str(tid));
+  return s;
+}
+
+Seized::Seized(Seized&& o) noexcept
+    : tid_(o.tid_),
+      active_(std::exchange(o.active_, false)),
+      kill_on_destroy_(o.kill_on_destroy_),
+      regs_dirty_(o.regs_dirty_),
+      mask_dirty_(o.mask_dirty_),
+      orig_(std::move(o.orig_)),
+      orig_mask_(o.orig_mask_) {}
+
+Seized::~Seized() {
+  if (!active_) return;
+  if (kill_on_destroy_) kill();
+  else restore_and_detach();
+}
+
+void Seized::set_sigmask(uint64_t mask) {
+  if (ptrace(PTRACE_SETSIGMASK, tid_, sizeof mask, &mask) != 0) throw_errno("ptrace setsigmask " + tid_str(tid_));
+  mask_dirty_ = true;
+}
+
+void Seized::step_syscall_stop() {
+  if (ptrace(PTRACE_SYSCALL, tid_, nullptr, nullptr) != 0) throw_errno("ptrace syscall " + tid_str(tid_));
+  int status = wait_traced(tid_);
+  if (!WIFSTOPPED(status) || WSTOPSIG(status) != (SIGTRAP | 0x80))
+    throw Error(tid_str(tid_) + ": unexpected stop (status " + std::to_string(status) + ") during an injected syscall");
+}
+
+void Seized::restore_and_detach() noexcept {
+  active_ = false;
+  try {
+    if (regs_dirty_) {
+      arch::TaskRegs regs = orig_;
+      // We are at a syscall-exit stop of our own injected call, where the kernel no longer
+      // applies its restart logic: do it here.
+      arch::fixup_syscall_restart(regs.gp, true);
+      arch::set_regs(tid_, regs);
+    }
+    if (mask_dirty_) ptrace(PTRACE_SETSIGMASK, tid_, sizeof orig_mask_, &orig_mask_);
+  } catch (const Error& e) {
+    log::error("restoring " + tid_str(tid_) + ": " + e.message());
+  }
+  ptrace(PTRACE_DETACH, tid_, nullptr, nullptr);
+}
+
+void Seized::release() {
+  if (!active_) return;
+  active_ = false;
+  ptrace(PTRACE_DETACH, tid_, nullptr, nullptr);
+}
+
+void Seized::kill() {
+  if (!active_) return;
+  active_ = false;
+  ::kill(tid_, SIGKILL);
+}
+
+}  // namespace ck

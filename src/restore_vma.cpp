@@ -1,1 +1,269 @@
-// placeholder
+#include "restore_vma.hpp"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <map>
+
+#include "arch.hpp"
+#include "error.hpp"
+#include "image_dir.hpp"
+#include "log.hpp"
+#include "page_pipeline.hpp"
+#include "proc_parse.hpp"
+#include "restore_fd.hpp"
+#include "unique_fd.hpp"
+
+namespace ck {
+
+namespace {
+
+constexpr uint64_t kPage = 4096;
+constexpr uint64_t kHuge = 2ull << 20;
+// Highest user address with 4-level paging; nothing of ckrestore lives above it.
+constexpr uint64_t kTaskSize = 0x7ffffffff000ull;
+constexpr uint64_t kLowest = 1ull << 32;
+
+uint64_t align_up(uint64_t v, uint64_t a) { return (v + a - 1) & ~(a - 1); }
+
+std::string hex(uint64_t v) {
+  char b[32];
+  snprintf(b, sizeof b, "0x%llx", static_cast<unsigned long long>(v));
+  return b;
+}
+
+bool is_special(img::VmaKind k) {
+  return k == img::VmaKind::vdso || k == img::VmaKind::vvar || k == img::VmaKind::vvar_vclock ||
+         k == img::VmaKind::vsyscall;
+}
+
+std::vector<Range> own_ranges() {
+  std::vector<Range> out;
+  for (auto& m : proc::parse_maps(proc::read_file("/proc/self/maps"), "/proc/self/maps"))
+    out.push_back({m.start, m.end});
+  return out;
+}
+
+std::string vma_str(const img::Vma& v) {
+  return "mapping " + hex(v.start) + "-" + hex(v.end) + (v.name.empty() ? "" : " " + v.name);
+}
+
+int advice_to_madvise(uint32_t bit) {
+  switch (bit) {
+    case img::advice_dontfork: return MADV_DONTFORK;
+    case img::advice_wipeonfork: return MADV_WIPEONFORK;
+    case img::advice_dontdump: return MADV_DONTDUMP;
+    case img::advice_hugepage: return MADV_HUGEPAGE;
+    case img::advice_nohugepage: return MADV_NOHUGEPAGE;
+    case img::advice_mergeable: return MADV_MERGEABLE;
+    case img::advice_random: return MADV_RANDOM;
+    case img::advice_sequential: return MADV_SEQUENTIAL;
+    default: return -1;
+  }
+}
+
+}  // namespace
+
+SpecialMappings own_special_mappings() {
+  SpecialMappings s;
+  for (auto& m : proc::parse_maps(proc::read_file("/proc/self/maps"), "/proc/self/maps")) {
+    if (m.path == "[vdso]") s.vdso = {m.start, m.end};
+    if (m.path == "[vvar]") s.vvar = {m.start, m.end};
+    if (m.path == "[vvar_vclock]") s.vvar_vclock = {m.start, m.end};
+  }
+  return s;
+}
+
+PremapPlan plan_premap(const img::Process& p, const SpecialMappings& own) {
+  PremapPlan plan;
+  uint64_t park_size = (own.vvar.end - own.vvar.start) + (own.vvar_vclock.end - own.vvar_vclock.start) +
+                       (own.vdso.end - own.vdso.start);
+  uint64_t cursor = 2 * kPage + PremapPlan::kDataSize;  // insn page, guard, data
+  uint64_t park_off = cursor;
+  cursor += park_size + kPage;
+  std::vector<uint64_t> offsets;
+  for (const auto& v : p.vmas) {
+    if (is_special(v.kind)) {
+      offsets.push_back(0);
+      continue;
+    }
+    // Same offset within a huge page as the final address, so that mremap can keep THPs.
+    uint64_t off = align_up(cursor, kHuge) + (v.start % kHuge);
+    if (off < cursor) off += kHuge;
+    offsets.push_back(off);
+    cursor = off + (v.end - v.start) + kPage;
+  }
+  plan.size = align_up(cursor, kHuge);
+
+  std::vector<Range> busy = own_ranges();
+  for (const auto& v : p.vmas) busy.push_back({v.start, v.end});
+  std::sort(busy.begin(), busy.end(), [](const Range& a, const Range& b) { return a.start < b.start; });
+  uint64_t candidate = kLowest;
+  for (const auto& r : busy) {
+    if (r.end <= candidate) continue;
+    if (r.start >= candidate + plan.size + kHuge) break;
+    candidate = align_up(r.end + kHuge, kHuge);
+  }
+  if (candidate + plan.size > kTaskSize)
+    throw Error("no room for " + std::to_string(plan.size >> 20) + " MiB of premapped memory in the address space");
+  void* got = mmap(reinterpret_cast<void*>(candidate), plan.size, PROT_NONE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+  if (got == MAP_FAILED) throw_errno("reserve premap region at " + hex(candidate));
+  plan.base = candidate;
+  plan.insn_page = candidate;
+  plan.data_page = candidate + 2 * kPage;
+  plan.park = candidate + park_off;
+  for (size_t i = 0; i < offsets.size(); i++) plan.premap.push_back(offsets[i] ? candidate + offsets[i] : 0);
+  return plan;
+}
+
+void premap_memory(const img::Tree& tree, const img::Process& p, const PremapPlan& plan, const std::string& image_dir) {
+  // The page where the parent will run syscalls, and room for their arguments.
+  if (mmap(reinterpret_cast<void*>(plan.insn_page), kPage, PROT_READ | PROT_WRITE,
+           MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED)
+    throw_errno("map syscall page");
+  auto insn = arch::syscall_insn();
+  std::memcpy(reinterpret_cast<void*>(plan.insn_page), insn.data(), insn.size());
+  if (mprotect(reinterpret_cast<void*>(plan.insn_page), kPage, PROT_READ | PROT_EXEC) != 0)
+    throw_errno("mprotect syscall page");
+  if (mmap(reinterpret_cast<void*>(plan.data_page), PremapPlan::kDataSize, PROT_READ | PROT_WRITE,
+           MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED)
+    throw_errno("map data page");
+
+  // Which VMAs receive pages: they are mapped writable until the pages are in.
+  std::vector<bool> has_pages(p.vmas.size(), false);
+  auto find_vma = [&](uint64_t addr) -> size_t {
+    auto it = std::upper_bound(p.vmas.begin(), p.vmas.end(), addr,
+                               [](uint64_t a, const img::Vma& v) { return a < v.start; });
+    if (it == p.vmas.begin()) return SIZE_MAX;
+    size_t i = static_cast<size_t>(it - p.vmas.begin()) - 1;
+    return addr < p.vmas[i].end ? i : SIZE_MAX;
+  };
+  for (const auto& fr : p.pages)
+    for (const auto& run : fr.runs) {
+      size_t i = find_vma(run.vaddr);
+      if (i == SIZE_MAX || is_special(p.vmas[i].kind) || run.vaddr + uint64_t(run.npages) * kPage > p.vmas[i].end)
+        throw Error("pages at " + hex(run.vaddr) + " lie outside any restorable mapping", ExitCode::bad_image);
+      has_pages[i] = true;
+    }
+
+  for (size_t i = 0; i < p.vmas.size(); i++) {
+    const img::Vma& v = p.vmas[i];
+    if (is_special(v.kind)) continue;
+    with_context(vma_str(v), [&] {
+      int prot = static_cast<int>(v.prot) | (has_pages[i] ? PROT_READ | PROT_WRITE : 0);
+      int flags = MAP_FIXED;
+      UniqueFd fd;
+      switch (v.kind) {
+        case img::VmaKind::anon_private:
+          flags |= MAP_PRIVATE | MAP_ANONYMOUS | ((v.advice & img::advice_growsdown) ? MAP_GROWSDOWN : 0);
+          break;
+        case img::VmaKind::anon_shared:
+          flags |= MAP_SHARED | MAP_ANONYMOUS;
+          break;
+        case img::VmaKind::file_private:
+        case img::VmaKind::file_shared: {
+          if (v.file_id < 0 || static_cast<size_t>(v.file_id) >= tree.files.size())
+            throw Error("bad file id", ExitCode::bad_image);
+          bool shared = v.kind == img::VmaKind::file_shared;
+          int oflags = shared && (v.prot & PROT_WRITE) ? O_RDWR : O_RDONLY;
+          fd.reset(open_image_file_object(tree.files[v.file_id], image_dir, oflags));
+          flags |= shared ? MAP_SHARED : MAP_PRIVATE;
+          break;
+        }
+        default:
+          throw Error("unexpected mapping kind", ExitCode::bad_image);
+      }
+      void* want = reinterpret_cast<void*>(plan.premap[i]);
+      void* got = mmap(want, v.end - v.start, prot, flags, fd ? fd.get() : -1, static_cast<off_t>(v.pgoff));
+      if (got != want) throw_errno("mmap");
+    });
+  }
+
+  Translate translate = [&](uint64_t vaddr, uint64_t len) -> unsigned char* {
+    size_t i = find_vma(vaddr);
+    if (i == SIZE_MAX || vaddr + len > p.vmas[i].end)
+      throw Error("pages at " + hex(vaddr) + " outside any mapping", ExitCode::bad_image);
+    return reinterpret_cast<unsigned char*>(plan.premap[i] + (vaddr - p.vmas[i].start));
+  };
+  if (!p.pages.empty()) {
+    UniqueFd pages = img::open_image_file(image_dir, "pages-" + std::to_string(p.pid) + ".ck", img::FileKind::pages);
+    restore_pages(pages.get(), p.pages, translate);
+  }
+
+  for (size_t i = 0; i < p.vmas.size(); i++) {
+    const img::Vma& v = p.vmas[i];
+    if (is_special(v.kind)) continue;
+    void* at = reinterpret_cast<void*>(plan.premap[i]);
+    size_t len = v.end - v.start;
+    for (uint32_t bit = 1; bit; bit <<= 1) {
+      if (!(v.advice & bit)) continue;
+      int adv = advice_to_madvise(bit);
+      if (adv >= 0 && madvise(at, len, adv) != 0)
+        log::warn(vma_str(v) + ": madvise " + std::to_string(adv) + ": " + strerror(errno));
+    }
+    if ((v.advice & img::advice_locked) && mlock(at, len) != 0)
+      log::warn(vma_str(v) + ": mlock: " + strerror(errno) + " (restored unlocked)");
+    if (has_pages[i] && mprotect(at, len, static_cast<int>(v.prot)) != 0)
+      throw_errno(vma_str(v) + ": mprotect");
+  }
+}
+
+void move_memory_into_place(RemoteSyscall& rs, const img::Process& p, const PremapPlan& plan,
+                            const SpecialMappings& own) {
+  // 1. Everything but the premap region and the vDSO goes: ckrestore's code, heap, stacks.
+  std::vector<Range> keep = {{plan.base, plan.base + plan.size}};
+  for (const Range& r : {own.vvar, own.vvar_vclock, own.vdso})
+    if (r.end > r.start) keep.push_back(r);
+  std::sort(keep.begin(), keep.end(), [](const Range& a, const Range& b) { return a.start < b.start; });
+  uint64_t from = 0;
+  for (const Range& r : keep) {
+    if (r.start > from) rs.check("munmap " + hex(from) + "-" + hex(r.start), SYS_munmap, from, r.start - from);
+    from = r.end;
+  }
+  if (from < kTaskSize) rs.check("munmap " + hex(from) + "-" + hex(kTaskSize), SYS_munmap, from, kTaskSize - from);
+
+  // 2. The vDSO and its data pages, to where the program expects them. Parked first because
+  //    the old and new places may overlap.
+  const Range* own_of[3] = {&own.vvar, &own.vvar_vclock, &own.vdso};
+  const img::VmaKind kinds[3] = {img::VmaKind::vvar, img::VmaKind::vvar_vclock, img::VmaKind::vdso};
+  uint64_t parked[3] = {0, 0, 0};
+  uint64_t at = plan.park;
+  for (int k = 0; k < 3; k++) {
+    const Range& r = *own_of[k];
+    if (r.end <= r.start) continue;
+    uint64_t len = r.end - r.start;
+    rs.check("mremap special mapping to " + hex(at), SYS_mremap, r.start, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, at);
+    parked[k] = at;
+    at += len;
+  }
+  for (int k = 0; k < 3; k++) {
+    if (!parked[k]) continue;
+    uint64_t len = own_of[k]->end - own_of[k]->start;
+    auto it = std::find_if(p.vmas.begin(), p.vmas.end(), [&](const img::Vma& v) { return v.kind == kinds[k]; });
+    if (it == p.vmas.end()) {
+      rs.check("munmap special mapping", SYS_munmap, parked[k], len);
+      continue;
+    }
+    if (it->end - it->start != len)
+      throw Error("the image's " + it->name + " is " + std::to_string(it->end - it->start) + " bytes, this kernel's " +
+                      std::to_string(len) + ": restore on the kernel the checkpoint was made on",
+                  ExitCode::unsupported);
+    rs.check("mremap " + it->name + " to " + hex(it->start), SYS_mremap, parked[k], len, len,
+             MREMAP_MAYMOVE | MREMAP_FIXED, it->start);
+  }
+
+  // 3. Every premapped VMA to its address.
+  for (size_t i = 0; i < p.vmas.size(); i++) {
+    const img::Vma& v = p.vmas[i];
+    if (is_special(v.kind)) continue;
+    uint64_t len = v.end - v.start;
+    rs.check("mremap " + vma_str(v), SYS_mremap, plan.premap[i], len, len, MREMAP_MAYMOVE | MREMAP_FIXED, v.start);
+  }
+}
+
+}  // namespace ck

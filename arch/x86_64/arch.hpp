@@ -23,6 +23,7 @@ struct TaskRegs {
 // ptrace GETREGSET/SETREGSET of a stopped tracee. Throw Error naming the tid.
 TaskRegs get_regs(pid_t tid);
 void set_regs(pid_t tid, const TaskRegs& regs);
+std::vector<uint8_t> get_gp_regs(pid_t tid);
 void set_gp_regs(pid_t tid, const std::vector<uint8_t>& gp);
 
 uint64_t get_ip(const std::vector<uint8_t>& gp);
@@ -36,7 +37,9 @@ std::vector<std::pair<std::string, uint64_t>> regs_summary(const std::vector<uin
 // restored task re-executes the interrupted syscall (the kernel would have done that for
 // -ERESTARTSYS/-ERESTARTNOINTR/-ERESTARTNOHAND/-ERESTART_RESTARTBLOCK while no handler ran),
 // and marks it as "not in a syscall" so no second restart happens. Returns true if changed.
-bool fixup_syscall_restart(std::vector<uint8_t>& gp);
+// live_task: the same task goes on (ckdump putting it back), so its kernel restart block still
+// exists and -ERESTART_RESTARTBLOCK resumes through restart_syscall exactly as the kernel would.
+bool fixup_syscall_restart(std::vector<uint8_t>& gp, bool live_task);
 
 // ---- syscall injection ----------------------------------------------------------------
 // The bytes of one syscall instruction (x86_64: 0f 05) and their alignment.

@@ -1,0 +1,68 @@
+// A ptrace seizure of one task, owned: the destructor puts the task back exactly as it was
+// found (registers, signal mask) and detaches, whatever happened in between. This is what
+// keeps the target running untouched when ckdump fails.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <functional>
+
+#include "arch.hpp"
+
+namespace ck {
+
+class Seized {
+ public:
+  // Seizes a task that is not ours and stops it with PTRACE_INTERRUPT.
+  static Seized seize_and_interrupt(pid_t tid);
+  // Seizes our own child (with PTRACE_O_EXITKILL: it dies if we do), runs `after_seize` (which
+  // lets the child go on) and waits until the child stops itself with SIGSTOP. Such a seizure
+  // kills the child when destroyed before release(): a half-restored process must not live.
+  static Seized seize_child_stopped(pid_t tid, const std::function<void()>& after_seize);
+
+  Seized(Seized&& o) noexcept;
+  Seized& operator=(Seized&&) = delete;
+  Seized(const Seized&) = delete;
+  ~Seized();
+
+  pid_t tid() const { return tid_; }
+  const arch::TaskRegs& original_regs() const { return orig_; }
+  uint64_t original_sigmask() const { return orig_mask_; }
+
+  // Marks the registers as changed: the destructor restores them (with the syscall-restart
+  // fixup the kernel would otherwise have applied).
+  void regs_dirty() { regs_dirty_ = true; }
+  void set_sigmask(uint64_t mask);
+
+  // Resumes with PTRACE_SYSCALL and waits for the next syscall stop; throws if the task dies
+  // or stops for anything else.
+  void step_syscall_stop();
+
+  // Restores registers and signal mask and detaches now (what the destructor would do).
+  void put_back() {
+    if (active_) restore_and_detach();
+  }
+  // The task is no longer to be put back: it was killed (dump done) or handed its final
+  // state (restore done). Detaches without touching registers.
+  void release();
+  // Sends SIGKILL and forgets the task.
+  void kill();
+
+ private:
+  explicit Seized(pid_t tid) : tid_(tid) {}
+  void restore_and_detach() noexcept;
+
+  pid_t tid_ = -1;
+  bool active_ = false;
+  bool kill_on_destroy_ = false;
+  bool regs_dirty_ = false;
+  bool mask_dirty_ = false;
+  arch::TaskRegs orig_;
+  uint64_t orig_mask_ = 0;
+};
+
+// Waits for a state change of a traced task; throws naming the task if it exited or was killed.
+int wait_traced(pid_t tid);
+
+}  // namespace ck

@@ -1,0 +1,48 @@
+// Rebuilding the address space. ckrestore premaps every VMA of the image, with its content,
+// inside one region that no mapping of the image nor of ckrestore uses; then, in the stopped
+// child, all of ckrestore's own mappings are removed and each premapped area is moved to its
+// final address with mremap (page tables move, no copy), the vDSO with them.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "image_records.hpp"
+#include "remote_syscall.hpp"
+
+namespace ck {
+
+struct Range {
+  uint64_t start = 0, end = 0;
+};
+
+// The kernel's special mappings of the current process (ckrestore and its child share them).
+struct SpecialMappings {
+  Range vvar, vvar_vclock, vdso;
+};
+SpecialMappings own_special_mappings();
+
+struct PremapPlan {
+  uint64_t base = 0, size = 0;
+  uint64_t insn_page = 0;   // holds the syscall instruction the parent injects at
+  uint64_t data_page = 0;   // arguments of injected syscalls (kDataSize bytes)
+  uint64_t park = 0;        // where the vDSO waits while the old layout is torn down
+  std::vector<uint64_t> premap;  // per VMA of the process: premap address, 0 for the specials
+  static constexpr uint64_t kDataSize = 3 * 4096;
+};
+
+// Picks a region free in both the image's layout and ours, and reserves it (PROT_NONE) in
+// this process, so that a child forked afterwards has it too.
+PremapPlan plan_premap(const img::Process& p, const SpecialMappings& own);
+
+// In the child: maps every VMA at its premap address, fills in the pages from the image,
+// applies madvise/mlock state and the final protection.
+void premap_memory(const img::Tree& tree, const img::Process& p, const PremapPlan& plan, const std::string& image_dir);
+
+// In the parent, on the stopped child: removes everything but the premap region and the
+// vDSO, moves the vDSO and every premapped VMA into place.
+void move_memory_into_place(RemoteSyscall& rs, const img::Process& p, const PremapPlan& plan,
+                            const SpecialMappings& own);
+
+}  // namespace ck
