@@ -90,7 +90,20 @@ void collect_thread(RemoteSyscall& rs, uint64_t scratch, const Seized& task, img
 
 }  // namespace
 
+static void check_task_supported_unguarded(pid_t pid);
+
 void check_task_supported(pid_t pid) {
+  try {
+    check_task_supported_unguarded(pid);
+  } catch (const Error& e) {
+    if (e.code() != ExitCode::permission) throw;
+    throw Error("cannot trace " + pstr(pid) + ": " + e.message() +
+                    " (another user's process? ptrace forbidden by kernel.yama.ptrace_scope? start the program under ckrun)",
+                ExitCode::permission);
+  }
+}
+
+static void check_task_supported_unguarded(pid_t pid) {
   const std::string base = "/proc/" + std::to_string(pid);
   auto status = proc::parse_status(proc::read_file(base + "/status"), base + "/status");
   if (status.tgid != pid)
