@@ -7,15 +7,16 @@ bash tools/setup.sh
 ck=$(pwd)/build/src
 work=$(mktemp -d /tmp/ck-demo.XXXXXX)
 cd "$work"
-# Closing inherited fds (>2) keeps the demo's program free of descriptors of whatever started us.
-( for fd in /proc/$BASHPID/fd/*; do fd=${fd##*/}; [ "$fd" -gt 2 ] && eval "exec $fd>&-"; done
-  exec python3 -u "$OLDPWD/tests/progs/count.py" >out.txt 2>&1 </dev/null ) &
-pid=$!
+# Started in its own session, as a batch job's program would be; closing inherited fds (>2)
+# keeps it free of descriptors of whatever started this script.
+setsid -f bash -c 'for fd in /proc/$$/fd/*; do fd=${fd##*/}; [ "$fd" -gt 2 ] && eval "exec $fd>&-"; done
+  echo $$ >count.pid; exec python3 -u "$0" >out.txt 2>&1 </dev/null' "$OLDPWD/tests/progs/count.py"
+sleep 0.5
+pid=$(cat count.pid)
 echo "demo: count.py runs as pid $pid, writing to $work/out.txt"
 sleep 4.5
 echo "demo: ckdump -t $pid -D $work/ckpt   (output so far: $(tr '\n' ' ' <out.txt))"
 "$ck/ckdump" -t "$pid" -D ckpt -v
-wait "$pid" 2>/dev/null || true
 echo "demo: the program is gone; image: $(du -sh ckpt | cut -f1) in $work/ckpt"
 "$ck/ckimage" verify ckpt
 sleep 2
