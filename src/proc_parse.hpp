@@ -86,11 +86,15 @@ std::vector<Limit> parse_limits(std::string_view text, std::string_view file = "
 // /proc/PID/auxv (binary): key/value pairs up to and including AT_NULL.
 std::vector<uint64_t> parse_auxv(std::string_view bytes, std::string_view file = "auxv");
 
-// /proc/PID/mountinfo.
+// /proc/PID/mountinfo. root, mount_point, fstype and source are unescaped ("\040" -> ' ');
+// the two option lists stay escaped as shown, so that splitting them at ',' stays right.
 struct MountInfo {
   int mnt_id = -1, parent_id = -1;
   uint32_t dev_major = 0, dev_minor = 0;
-  std::string root, mount_point, fstype, source, options;
+  std::string root, mount_point, fstype, source;
+  std::string options;                       // per-mount options, e.g. "rw,nosuid,relatime"
+  std::string super_options;                 // per-superblock options after " - ", e.g. "rw,size=1024k"
+  std::vector<std::string> optional_fields;  // propagation tags, e.g. "shared:1", "master:2"
 };
 std::vector<MountInfo> parse_mountinfo(std::string_view text, std::string_view file = "mountinfo");
 
