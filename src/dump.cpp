@@ -93,10 +93,15 @@ int32_t exe_file(pid_t pid, FileTable& files) {
   return files.add(path, deleted, st, deleted ? link : std::string());
 }
 
+// Until the killed task has exited (a zombie waiting for its parent counts as gone: the
+// parent's business).
 void wait_gone(pid_t pid) {
-  std::string stat = "/proc/" + std::to_string(pid) + "/stat";
-  for (int i = 0; i < 200 && access(stat.c_str(), F_OK) == 0; i++)
+  std::string path = "/proc/" + std::to_string(pid) + "/stat";
+  for (int i = 0; i < 200; i++) {
+    auto text = proc::read_file_if_exists(path);
+    if (!text || proc::parse_stat(*text, path).state == 'Z') return;
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
 }
 
 }  // namespace

@@ -12,15 +12,16 @@
 
 namespace ck {
 
-// A range of target memory to dump. Pages in [start, end) must be readable with
-// process_vm_readv (the dump code only lists present pages).
+// A range of target memory to dump (page aligned). Pages are read with process_vm_readv, and
+// through /proc/PID/mem where that refuses (PROT_NONE, write-only mappings); every page in
+// [start, end) must exist (the dump code lists present pages only).
 struct PageSpan {
   uint64_t start = 0, end = 0;
   bool keep_zero = false;  // false: all-zero pages are dropped (anonymous memory reads back as 0)
 };
 
 struct PageDumpOptions {
-  int level = 1;            // zstd level; 0 = store raw frames
+  int level = 1;            // zstd level (negative: zstd fast levels); 0 = store raw frames
   unsigned threads = 0;     // 0 = number of CPUs
   size_t frame_bytes = 4u << 20;
   bool progress = false;    // progress line on stderr
@@ -31,16 +32,20 @@ struct PageDumpStats {
   uint64_t zero_pages = 0;
   uint64_t raw_bytes = 0;
   uint64_t written_bytes = 0;
+  uint64_t frames = 0;          // frames appended to the index
   double seconds = 0;
 };
 
 // Reads the spans of `pid` (process_vm_readv), drops zero pages where allowed, compresses
 // independent frames on all cores and appends them in order to `out`. Appends one PageFrame
-// per frame to `index`. Throws Error naming the address on a read failure.
+// per frame to `index` (offsets from out.offset(); runs never cross spans; frames that hold
+// only zero pages are left out). Frames that zstd cannot shrink are stored raw.
+// Throws Error naming pid and address on a read failure ("read pid 412 memory at 0x7f..: ...").
 PageDumpStats dump_pages(pid_t pid, const std::vector<PageSpan>& spans, img::ImageWriter::Stream& out,
                          const PageDumpOptions& opts, std::vector<img::PageFrame>& index);
 
-// Maps a target address range to where its bytes must be written in this process.
+// Maps a target address range to where its bytes must be written in this process; nullptr
+// if the range is not one being restored. Called from several threads at once.
 using Translate = std::function<unsigned char*(uint64_t vaddr, uint64_t len)>;
 
 struct PageRestoreStats {
@@ -49,11 +54,15 @@ struct PageRestoreStats {
 };
 
 // Decompresses every frame listed in `index` from `fd` (the pages file) straight into the
-// memory `translate` returns, on all cores. Throws Error(bad_image) on a damaged frame.
+// memory `translate` returns, on all cores. Throws Error(bad_image) on a damaged frame:
+// "pages frame N at offset X: <zstd error or what is inconsistent>".
 PageRestoreStats restore_pages(int fd, const std::vector<img::PageFrame>& index, const Translate& translate,
                                unsigned threads = 0);
 
-// Whole-file content (deleted files): compress `len` bytes from src_fd into a stream, and back.
+// Whole-file content (deleted files): compress `len` bytes from src_fd (read with pread from
+// offset 0) into a stream, and back: read_file_content reads image_fd from its current position
+// (after the file header) to EOF and writes the content to dst_fd. Chunks of
+// [u32 raw_len][u32 comp_len][comp_len bytes], little endian; comp_len == raw_len means raw.
 void write_file_content(int src_fd, uint64_t len, img::ImageWriter::Stream& out);
 void read_file_content(int image_fd, int dst_fd);
 

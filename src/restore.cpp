@@ -13,6 +13,7 @@
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/wait.h>
+#include <grp.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -130,9 +131,19 @@ void check_files(const img::Tree& tree, const img::Process& p) {
   }
 }
 
-void check_creds(const img::Process& p) {
-  if (geteuid() == 0) return;
+void check_creds(const img::Process& p, const std::string& dir) {
   const auto& c = p.creds;
+  if (geteuid() == 0) {
+    // An image is only as trustworthy as its owner: a user's image may not claim another
+    // identity and have root restore it as that.
+    struct stat st {};
+    if (stat(dir.c_str(), &st) != 0) throw_errno("stat " + dir);
+    if (st.st_uid != 0 && (c.uid != st.st_uid || c.euid != st.st_uid || c.suid != st.st_uid || c.fsuid != st.st_uid))
+      throw Error(dir + " belongs to uid " + std::to_string(st.st_uid) + " but its process runs as uid " +
+                      std::to_string(c.euid) + ": refusing to restore it with those credentials",
+                  ExitCode::permission);
+    return;
+  }
   uid_t r, e, s;
   gid_t gr, ge, gs;
   getresuid(&r, &e, &s);
@@ -205,6 +216,9 @@ void set_session(const img::Process& p) {
 [[noreturn]] void child_main(const ChildArgs& a) {
   int code = 1;
   std::string msg;
+  // ckrestore's fds that must survive; restore_fds moves them above the process's own fds
+  // and updates this list in place, so internal[0] is always where the error pipe is.
+  std::vector<int> internal = {a.err_fd};
   try {
     const img::Process& p = *a.proc;
     prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -214,9 +228,13 @@ void set_session(const img::Process& p) {
     char go = 0;
     if (read(a.go_fd, &go, 1) != 1) _exit(1);  // the parent is gone
     close(a.go_fd);
+    if (geteuid() == 0 && (p.creds.fsuid != 0 || p.creds.fsgid != 0)) {
+      std::vector<gid_t> groups(p.creds.groups.begin(), p.creds.groups.end());
+      if (setgroups(groups.size(), groups.data()) != 0) throw_errno("setgroups");
+      set_file_access_creds({true, p.creds.fsuid, p.creds.fsgid});
+    }
     premap_memory(a.image->tree, p, *a.plan, a.image->dir);
     set_session(p);
-    std::vector<int> internal = {a.err_fd};
     int exe = -1;
     if (p.mm.exe_file_id >= 0 && static_cast<size_t>(p.mm.exe_file_id) < a.image->tree.files.size())
       exe = open_image_file_object(a.image->tree.files[p.mm.exe_file_id], a.image->dir, O_RDONLY);
@@ -240,7 +258,7 @@ void set_session(const img::Process& p) {
     msg = e.what();
   }
   std::string out = std::to_string(code) + " " + msg;
-  if (write(a.err_fd, out.data(), out.size()) < 0) {
+  if (write(internal[0], out.data(), out.size()) < 0) {
   }
   _exit(1);
 }
@@ -368,7 +386,7 @@ RestoreResult restore(const RestoreOptions& opts) {
   const img::Process& p = image.tree.processes[0];
   return with_context("restore pid " + std::to_string(p.pid), [&]() -> RestoreResult {
     check_machine(image);
-    check_creds(p);
+    check_creds(p, opts.dir);
     check_files(image.tree, p);
     check_pid_free(p.pid);
 
@@ -396,6 +414,9 @@ RestoreResult restore(const RestoreOptions& opts) {
           go_w.reset();
         }));
       } catch (const Error& e) {
+        // Whatever the child had to say is in the pipe; it must not outlive the failure.
+        kill(child, SIGKILL);
+        waitpid(child, nullptr, __WALL);
         std::string m = read_child_error(err_r.get());
         if (!m.empty()) {
           size_t sp = m.find(' ');

@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/fsuid.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -17,6 +18,23 @@
 namespace ck {
 
 namespace {
+
+FileAccessCreds g_access;
+
+// Runs f with the filesystem uid/gid of the process being restored, so that the kernel's
+// permission checks are those the user would get.
+template <typename F>
+auto as_owner(F&& f) {
+  if (!g_access.active) return f();
+  uid_t old_uid = static_cast<uid_t>(setfsuid(g_access.uid));
+  gid_t old_gid = static_cast<gid_t>(setfsgid(g_access.gid));
+  auto r = f();
+  int err = errno;
+  setfsgid(old_gid);
+  setfsuid(old_uid);
+  errno = err;
+  return r;
+}
 
 std::string fd_str(int fd) { return "fd " + std::to_string(fd); }
 
@@ -39,7 +57,7 @@ constexpr int kOpenOnly = O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY | O_TMPFILE;
 UniqueFd tmpfile_with_content(const img::File& f, const std::string& image_dir) {
   std::string dir = f.path.substr(0, f.path.rfind('/') + 1);
   if (dir.empty()) dir = "/";
-  UniqueFd out(open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, f.mode & 07777));
+  UniqueFd out(as_owner([&] { return open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, f.mode & 07777); }));
   if (!out) {
     std::string name = f.path.substr(f.path.rfind('/') + 1);
     out.reset(memfd_create(name.c_str(), MFD_CLOEXEC));
@@ -52,6 +70,8 @@ UniqueFd tmpfile_with_content(const img::File& f, const std::string& image_dir) 
 
 }  // namespace
 
+void set_file_access_creds(const FileAccessCreds& c) { g_access = c; }
+
 int max_fd(const img::Process& p) {
   int m = -1;
   for (auto& f : p.fds) m = std::max(m, f.fd);
@@ -61,7 +81,9 @@ int max_fd(const img::Process& p) {
 int open_image_file_object(const img::File& f, const std::string& image_dir, int flags) {
   flags &= ~kOpenOnly;
   if (!f.deleted) {
-    int fd = open(f.path.c_str(), flags | O_CLOEXEC);
+    int fd = as_owner([&] { return open(f.path.c_str(), flags | O_CLOEXEC); });
+    if (fd < 0 && g_access.active && (errno == EACCES || errno == EPERM))
+      throw_errno("open " + f.path + " as uid " + std::to_string(g_access.uid) + ", the restored process's owner");
     if (fd < 0) throw_errno("open " + f.path);
     return fd;
   }

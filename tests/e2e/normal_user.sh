@@ -8,6 +8,7 @@ uid=$(id -u "$USER_NAME")
 cd "$WORK"
 as_user() { setpriv --reuid="$uid" --regid="$(id -g "$USER_NAME")" --clear-groups --inh-caps=-all --bounding-set=-all -- "$@"; }
 chown "$uid" "$WORK"
+touch out.txt && chown "$uid" out.txt  # the user's own output file, as a batch system makes it
 start_target out.txt setpriv --reuid="$uid" --regid="$(id -g "$USER_NAME")" --clear-groups --inh-caps=-all -- "$PROGS/memhog" 32 smooth
 wait_line out.txt '^tick 3$'
 sum=$(awk '/^ready sum/ {print $3}' out.txt)
