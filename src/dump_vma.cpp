@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <optional>
 
 #include "error.hpp"
 #include "pagemap_scan.hpp"
@@ -44,6 +45,15 @@ uint32_t advice_of(const proc::MapsEntry& m) {
 
 bool is_anon_name(const std::string& p) {
   return p.empty() || p == "[heap]" || p == "[stack]" || p.rfind("[anon:", 0) == 0 || p.rfind("[stack:", 0) == 0;
+}
+
+std::optional<uint64_t> deleted_mapping_file_size(pid_t pid, const proc::MapsEntry& m) {
+  char name[80];
+  snprintf(name, sizeof name, "/proc/%d/map_files/%llx-%llx", pid, static_cast<unsigned long long>(m.start),
+           static_cast<unsigned long long>(m.end));
+  struct stat st {};
+  if (stat(name, &st) != 0 || st.st_ino != m.inode) return std::nullopt;
+  return static_cast<uint64_t>(st.st_size);
 }
 
 }  // namespace
@@ -89,10 +99,20 @@ AddressSpace collect_address_space(pid_t pid, FileTable& files) {
       struct stat st {};
       if (m.deleted) {
         if (m.shared) unsupported(m, "shared mapping of a deleted file (memfd or /dev/shm) is not supported yet");
-        // The file is gone: its content as mapped becomes private anonymous memory.
+        // The file is gone: its content as mapped becomes private anonymous memory. Pages past
+        // the end of the file cannot be read (SIGBUS for the program too): they stay out.
         v.kind = img::VmaKind::anon_private;
         v.name = m.path + " (deleted)";
-        as.spans.push_back({m.start, m.end, false});
+        uint64_t end = m.end;
+        if (auto size = deleted_mapping_file_size(pid, m)) {
+          uint64_t file_end = *size > m.offset ? ((*size - m.offset + 4095) & ~4095ull) : 0;
+          end = std::min(m.end, m.start + file_end);
+          if (end > m.start) as.spans.push_back({m.start, end, false});
+        } else {
+          // Without the file's size (map_files needs CAP_CHECKPOINT_RESTORE), only what the
+          // program has touched is saved; the rest of the mapping comes back as zeros.
+          for (auto& r : scanner.scan(m.start, m.end, ScanWant::present)) as.spans.push_back({r.start, r.end, false});
+        }
         as.vmas.push_back(v);
         continue;
       }
