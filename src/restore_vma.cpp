@@ -24,8 +24,6 @@ namespace {
 
 constexpr uint64_t kPage = 4096;
 constexpr uint64_t kHuge = 2ull << 20;
-// Highest user address with 4-level paging; nothing of ckrestore lives above it.
-constexpr uint64_t kTaskSize = 0x7ffffffff000ull;
 constexpr uint64_t kLowest = 1ull << 32;
 
 uint64_t align_up(uint64_t v, uint64_t a) { return (v + a - 1) & ~(a - 1); }
@@ -108,7 +106,7 @@ PremapPlan plan_premap(const img::Process& p, const SpecialMappings& own) {
     if (r.start >= candidate + plan.size + kHuge) break;
     candidate = align_up(r.end + kHuge, kHuge);
   }
-  if (candidate + plan.size > kTaskSize)
+  if (candidate + plan.size > arch::user_address_limit())
     throw Error("no room for " + std::to_string(plan.size >> 20) + " MiB of premapped memory in the address space");
   void* got = mmap(reinterpret_cast<void*>(candidate), plan.size, PROT_NONE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
@@ -225,7 +223,7 @@ void move_memory_into_place(RemoteSyscall& rs, const img::Process& p, const Prem
     if (r.start > from) rs.check("munmap " + hex(from) + "-" + hex(r.start), SYS_munmap, from, r.start - from);
     from = r.end;
   }
-  if (from < kTaskSize) rs.check("munmap " + hex(from) + "-" + hex(kTaskSize), SYS_munmap, from, kTaskSize - from);
+  if (from < arch::user_address_limit()) rs.check("munmap " + hex(from) + "-" + hex(arch::user_address_limit()), SYS_munmap, from, arch::user_address_limit() - from);
 
   // 2. The vDSO and its data pages, to where the program expects them. Parked first because
   //    the old and new places may overlap.

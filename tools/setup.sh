@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 pkgs=(build-essential meson ninja-build pkg-config python3
       libzstd-dev libxxhash-dev libelf-dev libcap-dev libboost-test-dev
-      zstd util-linux passwd procps)
+      zstd util-linux passwd procps bc)
 missing=()
 for p in "${pkgs[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

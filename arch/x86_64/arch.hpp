@@ -41,6 +41,10 @@ std::vector<std::pair<std::string, uint64_t>> regs_summary(const std::vector<uin
 // exists and -ERESTART_RESTARTBLOCK resumes through restart_syscall exactly as the kernel would.
 bool fixup_syscall_restart(std::vector<uint8_t>& gp, bool live_task);
 
+// One past the highest address a user mapping can have without asking for a larger address
+// space (x86_64: 47-bit, 0x7ffffffff000).
+uint64_t user_address_limit();
+
 // ---- syscall injection ----------------------------------------------------------------
 // The bytes of one syscall instruction (x86_64: 0f 05) and their alignment.
 std::vector<uint8_t> syscall_insn();

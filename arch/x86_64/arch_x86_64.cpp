@@ -110,6 +110,8 @@ bool fixup_syscall_restart(std::vector<uint8_t>& gp, bool live_task) {
   return true;
 }
 
+uint64_t user_address_limit() { return 0x7ffffffff000ull; }
+
 std::vector<uint8_t> syscall_insn() { return {0x0f, 0x05}; }
 size_t syscall_insn_align() { return 1; }
 

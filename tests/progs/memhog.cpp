@@ -1,6 +1,7 @@
 // Holds N MiB of data and a counter. Prints "tick N" every 100 ms and, on SIGUSR1, "sum X"
 // (a checksum of all its memory), so a test can compare its state before and after a restore.
-// SIGTERM makes it exit with status 7. Usage: memhog MiB smooth|random|zero
+// SIGTERM makes it exit with status 7. Usage: memhog MiB smooth|random|zero [COPY]
+// With COPY, the data is also written there once (benchmarks compress the same bytes).
 #include <signal.h>
 #include <unistd.h>
 
@@ -35,6 +36,10 @@ int main(int argc, char** argv) {
     // A smooth field, as a simulation would hold: doubles varying slowly in space.
     auto* d = reinterpret_cast<double*>(data);
     for (size_t i = 0; i < n; i++) d[i] = std::sin(i * 1e-4) * std::cos(i * 3e-7) + 1e-3 * std::sin(i * 0.37);
+  }
+  if (argc > 3) {
+    FILE* copy = fopen(argv[3], "wb");
+    if (!copy || fwrite(data, 8, n, copy) != n || fclose(copy) != 0) return 1;
   }
   signal(SIGUSR1, [](int) { want_sum = 1; });
   signal(SIGTERM, [](int) { want_exit = 1; });
