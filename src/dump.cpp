@@ -1,12 +1,15 @@
 #include "dump.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <thread>
 
@@ -55,7 +58,7 @@ class RemoteScratch {
   uint64_t addr_ = 0;
 };
 
-void fill_manifest(img::Manifest& m, const img::Process& p, pid_t pid, uint64_t vdso_start, uint64_t vdso_end) {
+void fill_manifest(img::Manifest& m, const img::Tree& tree, pid_t vdso_pid, uint64_t vdso_start, uint64_t vdso_end) {
   utsname u{};
   uname(&u);
   m.arch = arch::kName;
@@ -65,18 +68,21 @@ void fill_manifest(img::Manifest& m, const img::Process& p, pid_t pid, uint64_t 
   m.ck_version = CK_VERSION;
   m.created_unix_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
                           std::chrono::system_clock::now().time_since_epoch()).count();
-  m.root_pid = pid;
-  auto host = arch::host_cpu_features();
-  m.cpu.xfeatures = 0;
-  for (auto& t : p.threads) m.cpu.xfeatures |= arch::fp_features_used(t.fpregs);
-  m.cpu.xsave_size = p.threads.empty() ? host.xsave_size : static_cast<uint32_t>(p.threads[0].fpregs.size());
-  for (auto& v : p.vmas) {
-    if (v.kind == img::VmaKind::vvar) m.vvar_size = v.end - v.start;
-    if (v.kind == img::VmaKind::vvar_vclock) m.vvar_vclock_size = v.end - v.start;
+  m.root_pid = tree.root_pid;
+  m.cpu.xsave_size = arch::host_cpu_features().xsave_size;
+  for (auto& p : tree.processes) {
+    for (auto& t : p.threads) {
+      m.cpu.xfeatures |= arch::fp_features_used(t.fpregs);
+      m.cpu.xsave_size = static_cast<uint32_t>(t.fpregs.size());
+    }
+    for (auto& v : p.vmas) {
+      if (v.kind == img::VmaKind::vvar) m.vvar_size = v.end - v.start;
+      if (v.kind == img::VmaKind::vvar_vclock) m.vvar_vclock_size = v.end - v.start;
+    }
   }
   if (vdso_end > vdso_start) {
     std::string bytes(vdso_end - vdso_start, '\0');
-    remote_read(pid, vdso_start, bytes.data(), bytes.size());
+    remote_read(vdso_pid, vdso_start, bytes.data(), bytes.size());
     m.vdso_size = bytes.size();
     m.vdso_xxh3 = img::checksum(bytes.data(), bytes.size());
   }
@@ -104,56 +110,149 @@ void wait_gone(pid_t pid) {
   }
 }
 
+// One process of the tree while it is dumped: every thread seized (threads[0] is the leader).
+struct SeizedProcess {
+  pid_t pid = -1;
+  bool zombie = false;
+  std::vector<Seized> threads;
+  AddressSpace as;
+};
+
+std::vector<pid_t> list_threads(pid_t pid) {
+  std::vector<pid_t> out;
+  std::string dir = "/proc/" + std::to_string(pid) + "/task";
+  if (DIR* d = opendir(dir.c_str())) {
+    while (dirent* e = readdir(d))
+      if (e->d_name[0] != '.') out.push_back(static_cast<pid_t>(std::atoi(e->d_name)));
+    closedir(d);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// Seizes every thread; a thread created meanwhile by one not yet stopped is found by listing
+// again until the list no longer changes.
+void seize_threads(SeizedProcess& sp) {
+  sp.threads.push_back(Seized::seize_and_interrupt(sp.pid));
+  for (bool grew = true; grew;) {
+    grew = false;
+    for (pid_t tid : list_threads(sp.pid)) {
+      bool have = std::any_of(sp.threads.begin(), sp.threads.end(), [&](const Seized& s) { return s.tid() == tid; });
+      if (have) continue;
+      try {
+        sp.threads.push_back(Seized::seize_and_interrupt(tid));
+      } catch (const Error&) {
+        if (access(("/proc/" + std::to_string(sp.pid) + "/task/" + std::to_string(tid)).c_str(), F_OK) == 0) throw;
+        continue;  // it exited meanwhile
+      }
+      grew = true;
+    }
+  }
+}
+
+std::vector<pid_t> children_of(const SeizedProcess& sp) {
+  std::vector<pid_t> out;
+  for (const auto& t : sp.threads) {
+    auto text = proc::read_file_if_exists("/proc/" + std::to_string(sp.pid) + "/task/" + std::to_string(t.tid()) +
+                                          "/children");
+    if (!text) continue;
+    for (pid_t c : proc::parse_children(*text)) out.push_back(c);
+  }
+  return out;
+}
+
+// The tree rooted at `root`, parents before children. Each process is stopped before its
+// children are listed, so none can be missed.
+std::vector<SeizedProcess> seize_tree(pid_t root) {
+  std::vector<SeizedProcess> tree;
+  std::vector<pid_t> queue = {root};
+  for (size_t i = 0; i < queue.size(); i++) {
+    pid_t pid = queue[i];
+    with_context("pid " + std::to_string(pid), [&] {
+      TaskCheck check = check_task_supported(pid);
+      SeizedProcess sp;
+      sp.pid = pid;
+      sp.zombie = check.zombie;
+      if (sp.zombie && i == 0) throw Error("it is a zombie (already exited)");
+      if (!sp.zombie) {
+        seize_threads(sp);
+        for (pid_t c : children_of(sp)) queue.push_back(c);
+      }
+      tree.push_back(std::move(sp));
+    });
+  }
+  return tree;
+}
+
+// Reads everything of one stopped process but its pages.
+void collect_process(SeizedProcess& sp, FileTable& files, img::Process& p) {
+  const pid_t pid = sp.pid;
+  CK_LOG(1, "pid %d: %zu thread(s): address space, fds, kernel state", pid, sp.threads.size());
+  sp.as = collect_address_space(pid, files);
+  p.vmas = sp.as.vmas;
+  if (sp.as.vdso_end == 0) throw Error("the process has no [vdso]: cannot inject syscalls", ExitCode::unsupported);
+  p.fds = collect_fds(pid, files);
+  uint64_t gadget = find_syscall_insn(pid, sp.as.vdso_start, sp.as.vdso_end);
+  // Nothing may be delivered while a thread runs our syscalls; what arrives stays pending.
+  for (auto& t : sp.threads) t.set_sigmask(~0ull);
+  RemoteSyscall leader(sp.threads[0], gadget);
+  RemoteScratch scratch(leader);
+  collect_process_state(leader, scratch.addr(), p);
+  p.threads.resize(sp.threads.size());
+  for (size_t i = 0; i < sp.threads.size(); i++) {
+    RemoteSyscall rs(sp.threads[i], gadget);
+    collect_thread_state(rs, scratch.addr(), p.threads[i]);
+  }
+  p.mm.exe_file_id = exe_file(pid, files);
+}
+
 }  // namespace
 
 DumpReport dump(const DumpOptions& opts) {
   auto t0 = Clock::now();
   DumpReport rep;
-  const pid_t pid = opts.pid;
-  return with_context("dump pid " + std::to_string(pid), [&]() -> DumpReport {
-    check_task_supported(pid);
+  const pid_t root = opts.pid;
+  return with_context("dump pid " + std::to_string(root), [&]() -> DumpReport {
+    check_task_supported(root);
     img::ImageWriter writer(opts.dir);  // fails early (and harmlessly) on a bad directory
     img::Tree tree;
-    tree.root_pid = pid;
-    tree.processes.resize(1);
-    img::Process& p = tree.processes[0];
+    tree.root_pid = root;
     img::Manifest manifest;
 
-    CK_LOG(1, "seizing pid %d", pid);
-    Seized task = Seized::seize_and_interrupt(pid);
+    CK_LOG(1, "seizing the tree of pid %d", root);
+    std::vector<SeizedProcess> seized = seize_tree(root);
     auto frozen_at = Clock::now();
     FileTable files(tree.files);
-    CK_LOG(1, "reading address space");
-    AddressSpace as = collect_address_space(pid, files);
-    p.vmas = std::move(as.vmas);
-    if (as.vdso_end == 0) throw Error("the target has no [vdso]: cannot inject syscalls", ExitCode::unsupported);
-    CK_LOG(1, "reading file descriptors");
-    p.fds = collect_fds(pid, files, tree.pipes);
-    {
-      RemoteSyscall rs(task, find_syscall_insn(pid, as.vdso_start, as.vdso_end));
-      // Nothing may be delivered while the task runs our syscalls; what arrives stays pending.
-      task.set_sigmask(~0ull);
-      RemoteScratch scratch(rs);
-      CK_LOG(1, "collecting task state");
-      collect_task_state(rs, scratch.addr(), p);
+    tree.processes.resize(seized.size());
+    std::vector<ProcessFds> fds;
+    for (size_t i = 0; i < seized.size(); i++) {
+      img::Process& p = tree.processes[i];
+      with_context("pid " + std::to_string(seized[i].pid), [&] {
+        if (seized[i].zombie) collect_zombie(seized[i].pid, p);
+        else collect_process(seized[i], files, p);
+      });
+      fds.push_back({seized[i].pid, &p.fds});
     }
-    p.mm.exe_file_id = exe_file(pid, files);
-    fill_manifest(manifest, p, pid, as.vdso_start, as.vdso_end);
+    link_fds(fds, tree.pipes);
+    const SeizedProcess& first = seized[0];
+    fill_manifest(manifest, tree, first.pid, first.as.vdso_start, first.as.vdso_end);
 
-    CK_LOG(1, "writing %zu memory spans", as.spans.size());
     PageDumpOptions po;
     po.level = opts.level;
     po.threads = opts.threads;
     po.progress = opts.progress;
-    {
-      auto stream = writer.open_stream("pages-" + std::to_string(pid) + ".ck", img::FileKind::pages);
-      PageDumpStats ps = dump_pages(pid, as.spans, stream, po, p.pages);
+    for (size_t i = 0; i < seized.size(); i++) {
+      img::Process& p = tree.processes[i];
+      if (p.zombie) continue;
+      CK_LOG(1, "pid %d: writing %zu memory spans", seized[i].pid, seized[i].as.spans.size());
+      auto stream = writer.open_stream("pages-" + std::to_string(p.pid) + ".ck", img::FileKind::pages);
+      PageDumpStats ps = dump_pages(seized[i].pid, seized[i].as.spans, stream, po, p.pages);
       stream.finish();
       p.pages_raw_bytes = ps.raw_bytes;
       p.zero_pages_skipped = ps.zero_pages;
-      rep.pages = ps.pages_dumped;
-      rep.zero_pages = ps.zero_pages;
-      rep.raw_bytes = ps.raw_bytes;
+      rep.pages += ps.pages_dumped;
+      rep.zero_pages += ps.zero_pages;
+      rep.raw_bytes += ps.raw_bytes;
       rep.image_bytes += ps.written_bytes;
     }
     for (auto& [id, source] : files.content_sources()) {
@@ -168,12 +267,17 @@ DumpReport dump(const DumpOptions& opts) {
     CK_LOG(1, "committing image");
     writer.commit(manifest);
     if (opts.leave_running) {
-      task.put_back();
+      for (auto& sp : seized)
+        for (auto& t : sp.threads) t.put_back();
       rep.frozen_seconds = since(frozen_at);
     } else {
-      task.kill();
+      // The whole tree goes at once: no process may see another die and react.
+      for (auto& sp : seized)
+        if (!sp.zombie) ::kill(sp.pid, SIGKILL);
+      for (auto& sp : seized)
+        for (auto& t : sp.threads) t.release_killed();
       rep.frozen_seconds = since(frozen_at);
-      wait_gone(pid);
+      wait_gone(root);
     }
     rep.total_seconds = since(t0);
     return rep;

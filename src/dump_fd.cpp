@@ -139,10 +139,9 @@ uint64_t bracket_ino(const std::string& link) {
 
 }  // namespace
 
-std::vector<img::Fd> collect_fds(pid_t pid, FileTable& files, std::vector<img::Pipe>& pipes) {
+std::vector<img::Fd> collect_fds(pid_t pid, FileTable& files) {
   const std::string base = "/proc/" + std::to_string(pid);
   std::vector<img::Fd> out;
-  std::map<uint64_t, std::vector<size_t>> pipe_fds;  // pipe inode -> indexes into out
   for (int fd : list_fds(pid)) {
     img::Fd r;
     r.fd = fd;
@@ -160,7 +159,6 @@ std::vector<img::Fd> collect_fds(pid_t pid, FileTable& files, std::vector<img::P
 
     if (r.link.rfind("pipe:[", 0) == 0) {
       r.kind = img::FdKind::pipe;
-      pipe_fds[bracket_ino(r.link)].push_back(out.size());
     } else if (r.link.rfind("socket:[", 0) == 0) {
       if (fd > 2) unsupported(fd, r.link, socket_kind(pid, fd) + "s are not supported yet");
       r.kind = img::FdKind::stdio;
@@ -192,41 +190,55 @@ std::vector<img::Fd> collect_fds(pid_t pid, FileTable& files, std::vector<img::P
     out.push_back(r);
   }
 
-  for (auto& [ino, idxs] : pipe_fds) {
+  return out;
+}
+
+void link_fds(const std::vector<ProcessFds>& procs, std::vector<img::Pipe>& pipes) {
+  struct Ref {
+    pid_t pid;
+    img::Fd* fd;
+  };
+  std::vector<Ref> all;
+  for (const auto& p : procs)
+    for (auto& fd : *p.fds) all.push_back({p.os_pid, &fd});
+
+  std::map<uint64_t, std::vector<Ref>> by_pipe;  // pipe inode -> its fds in the tree
+  for (auto& r : all)
+    if (r.fd->kind == img::FdKind::pipe) by_pipe[bracket_ino(r.fd->link)].push_back(r);
+  for (auto& [ino, refs] : by_pipe) {
     bool has_read = false, has_write = false;
-    for (size_t i : idxs) ((out[i].flags & O_ACCMODE) == O_WRONLY ? has_write : has_read) = true;
+    for (auto& r : refs) ((r.fd->flags & O_ACCMODE) == O_WRONLY ? has_write : has_read) = true;
     if (!(has_read && has_write)) {
-      bool all_stdio = std::all_of(idxs.begin(), idxs.end(), [&](size_t i) { return out[i].fd <= 2; });
-      if (!all_stdio)
-        unsupported(out[idxs[0]].fd, out[idxs[0]].link,
-                    "pipe to a process outside the checkpoint (only stdin/stdout/stderr may be)");
-      for (size_t i : idxs) out[i].kind = img::FdKind::stdio;
+      for (auto& r : refs) {
+        if (r.fd->fd > 2)
+          unsupported(r.fd->fd, r.fd->link, "pipe to a process outside the checkpoint (only stdin/stdout/stderr may be)");
+        r.fd->kind = img::FdKind::stdio;
+      }
       continue;
     }
     img::Pipe p;
     p.id = static_cast<int32_t>(pipes.size());
     p.ino = ino;
-    for (size_t i : idxs)
-      if ((out[i].flags & O_ACCMODE) != O_WRONLY) {
-        p.data = peek_pipe(pid, out[i].fd, p.capacity);
+    for (auto& r : refs)
+      if ((r.fd->flags & O_ACCMODE) != O_WRONLY) {
+        p.data = peek_pipe(r.pid, r.fd->fd, p.capacity);
         break;
       }
-    for (size_t i : idxs) out[i].pipe_id = p.id;
+    for (auto& r : refs) r.fd->pipe_id = p.id;
     pipes.push_back(std::move(p));
   }
 
-  // fds that share one open file description (dup, or inherited 2>&1) must share it again:
-  // they share the offset and the status flags.
-  for (size_t i = 0; i < out.size(); i++) {
-    for (size_t j = 0; j < i; j++) {
-      if (out[j].shares_with >= 0 || out[j].link != out[i].link) continue;
-      if (syscall(SYS_kcmp, pid, pid, KCMP_FILE, out[j].fd, out[i].fd) == 0) {
-        out[i].shares_with = out[j].fd;
-        break;
-      }
+  // Sharing an open file description means sharing offset and status flags; only kcmp can tell
+  // (the same path opened twice is two descriptions).
+  int32_t next = 0;
+  for (size_t i = 0; i < all.size(); i++) {
+    for (size_t j = 0; j < i && all[i].fd->ofd_id < 0; j++) {
+      if (all[j].fd->link != all[i].fd->link) continue;
+      if (syscall(SYS_kcmp, all[j].pid, all[i].pid, KCMP_FILE, all[j].fd->fd, all[i].fd->fd) == 0)
+        all[i].fd->ofd_id = all[j].fd->ofd_id;
     }
+    if (all[i].fd->ofd_id < 0) all[i].fd->ofd_id = next++;
   }
-  return out;
 }
 
 }  // namespace ck

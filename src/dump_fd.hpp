@@ -30,9 +30,19 @@ class FileTable {
   std::map<int32_t, std::string> sources_;
 };
 
-// Every fd of `pid` (stopped). Pipes with both ends in the process get a Pipe record with the
-// bytes queued in them. Throws Error(unsupported) naming the first fd ck cannot restore
-// (a socket, an eventfd, a pipe to another process, ...).
-std::vector<img::Fd> collect_fds(pid_t pid, FileTable& files, std::vector<img::Pipe>& pipes);
+// Every fd of `pid` (stopped). Throws Error(unsupported) naming the first fd ck cannot restore
+// (a socket, an eventfd, a terminal beyond stdio, ...). Pipes are left for link_fds.
+std::vector<img::Fd> collect_fds(pid_t pid, FileTable& files);
+
+// The fds of one process of the tree, with the pid /proc and kcmp know it by.
+struct ProcessFds {
+  pid_t os_pid;
+  std::vector<img::Fd>* fds;
+};
+
+// What only the whole tree shows: a pipe with both ends in the tree gets a Pipe record with the
+// bytes queued in it (one with an end outside is refused unless only stdio uses it), and fds
+// sharing an open file description (dup, fork) get the same ofd_id.
+void link_fds(const std::vector<ProcessFds>& procs, std::vector<img::Pipe>& pipes);
 
 }  // namespace ck

@@ -58,12 +58,35 @@ void collect_signals(RemoteSyscall& rs, uint64_t scratch, img::Process& p) {
   }
 }
 
-void collect_thread(RemoteSyscall& rs, uint64_t scratch, const Seized& task, img::Thread& t) {
+// A thread stopped inside an rseq critical section would, on its next return to user space,
+// be moved to the section's abort handler by the kernel; the restored thread is not, so it
+// goes there now.
+void fixup_rseq(pid_t tid, img::Thread& t) {
+  if (!t.rseq.ptr) return;
+  uint64_t cs = 0;
+  remote_read(tid, t.rseq.ptr + 8, &cs, sizeof cs);  // struct rseq.rseq_cs
+  if (!cs) return;
+  struct {
+    uint32_t version, flags;
+    uint64_t start_ip, post_commit_offset, abort_ip;
+  } desc{};
+  remote_read(tid, cs, &desc, sizeof desc);
+  uint64_t ip = arch::get_ip(t.gpregs);
+  if (ip >= desc.start_ip && ip - desc.start_ip < desc.post_commit_offset) {
+    CK_LOG(1, "tid %d: in an rseq critical section, moved to its abort handler", tid);
+    arch::set_ip(t.gpregs, desc.abort_ip);
+  }
+}
+
+}  // namespace
+
+void collect_thread_state(RemoteSyscall& rs, uint64_t scratch, img::Thread& t) {
+  const Seized& task = rs.task();
   pid_t tid = task.tid();
   t.tid = tid;
   t.gpregs = task.original_regs().gp;
   t.fpregs = task.original_regs().fp;
-  arch::fixup_syscall_restart(t.gpregs, false);
+  arch::fixup_syscall_restart(t.gpregs);
   t.sigmask = task.original_sigmask();
   for (int i = 0;; i++) {
     __ptrace_peeksiginfo_args a{static_cast<uint64_t>(i), 0, 1};
@@ -86,15 +109,14 @@ void collect_thread(RemoteSyscall& rs, uint64_t scratch, const Seized& task, img
   if (n > 0 && rc.rseq_abi_pointer != 0) t.rseq = {rc.rseq_abi_pointer, rc.rseq_abi_size, rc.signature, rc.flags};
   auto comm = proc::read_file_if_exists("/proc/" + std::to_string(tid) + "/comm");
   if (comm) t.comm = comm->substr(0, comm->find('\n'));
+  fixup_rseq(tid, t);
 }
 
-}  // namespace
+static TaskCheck check_task_supported_unguarded(pid_t pid);
 
-static void check_task_supported_unguarded(pid_t pid);
-
-void check_task_supported(pid_t pid) {
+TaskCheck check_task_supported(pid_t pid) {
   try {
-    check_task_supported_unguarded(pid);
+    return check_task_supported_unguarded(pid);
   } catch (const Error& e) {
     if (e.code() != ExitCode::permission) throw;
     throw Error("cannot trace " + pstr(pid) + ": " + e.message() +
@@ -103,30 +125,39 @@ void check_task_supported(pid_t pid) {
   }
 }
 
-static void check_task_supported_unguarded(pid_t pid) {
+static TaskCheck check_task_supported_unguarded(pid_t pid) {
   const std::string base = "/proc/" + std::to_string(pid);
   auto status = proc::parse_status(proc::read_file(base + "/status"), base + "/status");
   if (status.tgid != pid)
     throw Error(pstr(pid) + " is a thread of process " + std::to_string(status.tgid) + ": give the process id",
                 ExitCode::usage);
-  if (status.state == 'Z' || status.state == 'X') throw Error(pstr(pid) + " is a zombie (already exited)");
-  if (status.threads > 1)
-    throw Error(pstr(pid) + " has " + std::to_string(status.threads) +
-                    " threads: multi-threaded programs are not supported yet",
-                ExitCode::unsupported);
-  auto children = proc::read_file_if_exists(base + "/task/" + std::to_string(pid) + "/children");
-  if (children && !proc::parse_children(*children).empty())
-    throw Error(pstr(pid) + " has child processes: process trees are not supported yet", ExitCode::unsupported);
+  TaskCheck r;
+  r.zombie = status.state == 'Z' || status.state == 'X';
+  r.threads = status.threads;
+  if (r.zombie) return r;
   auto timers = proc::read_file_if_exists(base + "/timers");
   if (timers && !timers->empty())
     throw Error(pstr(pid) + " uses POSIX timers (timer_create): not supported yet", ExitCode::unsupported);
   if (status.seccomp == 2)
     throw Error(pstr(pid) + " runs under a seccomp filter: not supported yet", ExitCode::unsupported);
+  return r;
 }
 
-void collect_task_state(RemoteSyscall& rs, uint64_t scratch, img::Process& p) {
-  Seized& task = rs.task();
-  pid_t pid = task.tid();
+void collect_zombie(pid_t pid, img::Process& p) {
+  const std::string path = "/proc/" + std::to_string(pid) + "/stat";
+  auto stat = proc::parse_stat(proc::read_file(path), path);
+  p.pid = pid;
+  p.zombie = true;
+  p.ppid = stat.ppid;
+  p.pgid = stat.pgrp;
+  p.sid = stat.session;
+  p.comm = stat.comm;
+  p.exit_status = stat.exit_code;
+  p.exit_signal = stat.exit_signal;
+}
+
+void collect_process_state(RemoteSyscall& rs, uint64_t scratch, img::Process& p) {
+  pid_t pid = rs.task().tid();
   const std::string base = "/proc/" + std::to_string(pid);
   p.pid = pid;
 
@@ -135,6 +166,7 @@ void collect_task_state(RemoteSyscall& rs, uint64_t scratch, img::Process& p) {
   p.ppid = stat.ppid;
   p.pgid = stat.pgrp;
   p.sid = stat.session;
+  p.exit_signal = stat.exit_signal;
   p.comm = status.name;
   p.umask = status.umask;
   p.cwd = proc::read_link(base + "/cwd");
@@ -173,8 +205,6 @@ void collect_task_state(RemoteSyscall& rs, uint64_t scratch, img::Process& p) {
                         it.it_value.tv_sec * 1000000 + it.it_value.tv_usec};
   }
   collect_signals(rs, scratch, p);
-  p.threads.resize(1);
-  collect_thread(rs, scratch, task, p.threads[0]);
 }
 
 }  // namespace ck

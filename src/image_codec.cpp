@@ -247,7 +247,7 @@ void enc(Writer& w, const Fd& f) {
   w.u64(f.pos);
   w.i32(f.file_id);
   w.i32(f.pipe_id);
-  w.i32(f.shares_with);
+  w.i32(f.ofd_id);
   w.str(f.link);
 }
 void dec(Reader& r, Fd& f) {
@@ -258,7 +258,7 @@ void dec(Reader& r, Fd& f) {
   f.pos = r.u64();
   f.file_id = r.i32();
   f.pipe_id = r.i32();
-  f.shares_with = r.i32();
+  f.ofd_id = r.i32();
   f.link = r.str();
 }
 
@@ -420,6 +420,9 @@ void dec(Reader& r, PageFrame& f) {
 
 void enc(Writer& w, const Process& p) {
   for (int32_t v : {p.pid, p.ppid, p.pgid, p.sid}) w.i32(v);
+  w.boolean(p.zombie);
+  w.i32(p.exit_status);
+  w.i32(p.exit_signal);
   w.str(p.comm);
   w.str(p.cwd);
   w.u32(p.umask);
@@ -444,6 +447,9 @@ void enc(Writer& w, const Process& p) {
 }
 void dec(Reader& r, Process& p) {
   for (int32_t* v : {&p.pid, &p.ppid, &p.pgid, &p.sid}) *v = r.i32();
+  p.zombie = r.boolean();
+  p.exit_status = r.i32();
+  p.exit_signal = r.i32();
   p.comm = r.str();
   p.cwd = r.str();
   p.umask = r.u32();
@@ -583,6 +589,9 @@ Manifest decode_manifest(std::string_view payload) {
 std::string encode_tree(const Tree& t) {
   Writer w;
   w.i32(t.root_pid);
+  w.boolean(t.own_namespaces);
+  w.str(t.uid_map);
+  w.str(t.gid_map);
   enc_vec(w, t.files, "file");
   enc_vec(w, t.pipes, "pipe");
   enc_vec(w, t.processes, "process");
@@ -593,6 +602,9 @@ Tree decode_tree(std::string_view payload) {
   Reader r(payload, "tree.ck");
   Tree t;
   t.root_pid = r.i32();
+  t.own_namespaces = r.boolean();
+  t.uid_map = r.str();
+  t.gid_map = r.str();
   dec_vec(r, t.files, "file");
   dec_vec(r, t.pipes, "pipe");
   dec_vec(r, t.processes, "process");

@@ -462,7 +462,7 @@ void fds_json(Json& j, const Tree& t, const std::vector<Fd>& fds) {
     j.field("cloexec", fd.cloexec);
     j.field("pos", fd.pos);
     j.field("path", fd_path(t, fd));
-    if (fd.shares_with >= 0) j.field("shares_with", fd.shares_with);
+    j.field("ofd", fd.ofd_id);
     j.end_object();
   }
   j.end_array();

@@ -84,7 +84,7 @@ struct Fd {
   uint64_t pos = 0;
   int32_t file_id = -1;      // kind == file
   int32_t pipe_id = -1;      // kind == pipe
-  int32_t shares_with = -1;  // lowest fd of the same process sharing this open file description
+  int32_t ofd_id = -1;       // open file description: fds (of any process) with one id share it
   std::string link;          // readlink of /proc/PID/fd/N, for messages
 };
 
@@ -179,7 +179,10 @@ struct PageFrame {      // one independent frame in pages-<pid>.ck
 };
 
 struct Process {
-  int32_t pid = -1, ppid = -1, pgid = -1, sid = -1;
+  int32_t pid = -1, ppid = -1, pgid = -1, sid = -1;  // as seen in the tree's own PID namespace
+  bool zombie = false;        // exited, not yet reaped by its parent: only pid and the status matter
+  int32_t exit_status = 0;    // zombie: the wait status its parent will collect
+  int32_t exit_signal = 17;   // signal sent to the parent at exit (SIGCHLD)
   std::string comm;
   std::string cwd;
   uint32_t umask = 022;
@@ -213,6 +216,10 @@ struct CpuInfo {
 
 struct Tree {
   int32_t root_pid = -1;
+  // The root is the init of a PID namespace (and user namespace) made by ckrun: ckrestore makes
+  // new ones and the tree's PIDs are those inside. The maps are /proc/PID/{uid,gid}_map text.
+  bool own_namespaces = false;
+  std::string uid_map, gid_map;
   std::vector<File> files;
   std::vector<Pipe> pipes;
   std::vector<Process> processes;  // processes[0] is the root

@@ -79,12 +79,39 @@ Seized Seized::seize_child_stopped(pid_t tid, const std::function<void()>& after
   return s;
 }
 
+Seized Seized::attached_stopped(pid_t tid) {
+  Seized s(tid);
+  s.active_ = true;
+  s.kill_on_destroy_ = true;
+  s.orig_ = arch::get_regs(tid);
+  if (ptrace(PTRACE_GETSIGMASK, tid, sizeof s.orig_mask_, &s.orig_mask_) != 0)
+    throw_errno("ptrace getsigmask " + tid_str(tid));
+  return s;
+}
+
+Seized Seized::adopt_new_task(pid_t tid) {
+  Seized s(tid);
+  s.active_ = true;
+  s.kill_on_destroy_ = true;
+  for (;;) {
+    int status = wait_traced(tid);
+    if (WIFSTOPPED(status) && (status >> 16) == PTRACE_EVENT_STOP) break;
+    throw Error("new task " + std::to_string(tid) + ": unexpected first stop (status " + std::to_string(status) + ")");
+  }
+  s.orig_ = arch::get_regs(tid);
+  if (ptrace(PTRACE_GETSIGMASK, tid, sizeof s.orig_mask_, &s.orig_mask_) != 0)
+    throw_errno("ptrace getsigmask " + tid_str(tid));
+  return s;
+}
+
 Seized::Seized(Seized&& o) noexcept
     : tid_(o.tid_),
       active_(std::exchange(o.active_, false)),
       kill_on_destroy_(o.kill_on_destroy_),
       regs_dirty_(o.regs_dirty_),
       mask_dirty_(o.mask_dirty_),
+      last_new_task_(o.last_new_task_),
+      at_syscall_stop_(o.at_syscall_stop_),
       orig_(std::move(o.orig_)),
       orig_mask_(o.orig_mask_) {}
 
@@ -102,19 +129,45 @@ void Seized::set_sigmask(uint64_t mask) {
 void Seized::step_syscall_stop() {
   if (ptrace(PTRACE_SYSCALL, tid_, nullptr, nullptr) != 0) throw_errno("ptrace syscall " + tid_str(tid_));
   int status = wait_traced(tid_);
+  int event = status >> 16;
+  if (WIFSTOPPED(status) && (event == PTRACE_EVENT_CLONE || event == PTRACE_EVENT_FORK || event == PTRACE_EVENT_VFORK)) {
+    unsigned long msg = 0;
+    ptrace(PTRACE_GETEVENTMSG, tid_, nullptr, &msg);
+    last_new_task_ = static_cast<pid_t>(msg);
+    if (ptrace(PTRACE_SYSCALL, tid_, nullptr, nullptr) != 0) throw_errno("ptrace syscall " + tid_str(tid_));
+    status = wait_traced(tid_);
+  }
   if (!WIFSTOPPED(status) || WSTOPSIG(status) != (SIGTRAP | 0x80))
     throw Error(tid_str(tid_) + ": unexpected stop (status " + std::to_string(status) + ") during an injected syscall");
+  at_syscall_stop_ = true;
+}
+
+// From a syscall stop (after injected syscalls) to a stop inside get_signal(): PTRACE_INTERRUPT
+// makes the task trap there on its way out of the syscall, before it runs user code. Registers
+// set at that stop go through the kernel's syscall-restart logic when the task is let go.
+void Seized::enter_signal_stop() {
+  if (!at_syscall_stop_) return;
+  if (ptrace(PTRACE_INTERRUPT, tid_, nullptr, nullptr) != 0) throw_errno("ptrace interrupt " + tid_str(tid_));
+  if (ptrace(PTRACE_CONT, tid_, nullptr, nullptr) != 0) throw_errno("ptrace cont " + tid_str(tid_));
+  int status = wait_traced(tid_);
+  if (!WIFSTOPPED(status) || (status >> 16) != PTRACE_EVENT_STOP)
+    throw Error(tid_str(tid_) + ": unexpected stop (status " + std::to_string(status) + ") leaving an injected syscall");
+  at_syscall_stop_ = false;
+}
+
+void Seized::hand_over(const arch::TaskRegs& regs, uint64_t sigmask) {
+  enter_signal_stop();
+  arch::set_regs(tid_, regs);
+  if (ptrace(PTRACE_SETSIGMASK, tid_, sizeof sigmask, &sigmask) != 0) throw_errno("ptrace setsigmask " + tid_str(tid_));
+  release();
 }
 
 void Seized::restore_and_detach() noexcept {
   active_ = false;
   try {
     if (regs_dirty_) {
-      arch::TaskRegs regs = orig_;
-      // We are at a syscall-exit stop of our own injected call, where the kernel no longer
-      // applies its restart logic: do it here.
-      arch::fixup_syscall_restart(regs.gp, true);
-      arch::set_regs(tid_, regs);
+      enter_signal_stop();
+      arch::set_regs(tid_, orig_);
     }
     if (mask_dirty_) ptrace(PTRACE_SETSIGMASK, tid_, sizeof orig_mask_, &orig_mask_);
   } catch (const Error& e) {

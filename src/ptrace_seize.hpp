@@ -36,8 +36,20 @@ class Seized {
   void set_sigmask(uint64_t mask);
 
   // Resumes with PTRACE_SYSCALL and waits for the next syscall stop; throws if the task dies
-  // or stops for anything else.
+  // or stops for anything else. A clone/fork event on the way (an injected clone3 with
+  // PTRACE_O_TRACECLONE/TRACEFORK set) is passed over; the new task's id is kept.
   void step_syscall_stop();
+  pid_t last_new_task() const { return last_new_task_; }
+
+  // A task that was auto-attached to us (PTRACE_O_TRACECLONE/FORK of a traced task): waits for
+  // its first stop. Killed if destroyed before release(), like seize_child_stopped.
+  static Seized adopt_new_task(pid_t tid);
+  // A task we already trace and that is in a ptrace stop now. Killed if destroyed before release().
+  static Seized attached_stopped(pid_t tid);
+
+  // Gives the task its final registers and signal mask and lets it go, from a stop inside the
+  // kernel's signal path so that the kernel applies its syscall-restart rules to them.
+  void hand_over(const arch::TaskRegs& regs, uint64_t sigmask);
 
   // Restores registers and signal mask and detaches now (what the destructor would do).
   void put_back() {
@@ -48,16 +60,21 @@ class Seized {
   void release();
   // Sends SIGKILL and forgets the task.
   void kill();
+  // Forgets a task that was killed by other means.
+  void release_killed() { active_ = false; }
 
  private:
   explicit Seized(pid_t tid) : tid_(tid) {}
   void restore_and_detach() noexcept;
+  void enter_signal_stop();
 
   pid_t tid_ = -1;
   bool active_ = false;
   bool kill_on_destroy_ = false;
   bool regs_dirty_ = false;
   bool mask_dirty_ = false;
+  pid_t last_new_task_ = -1;
+  bool at_syscall_stop_ = false;
   arch::TaskRegs orig_;
   uint64_t orig_mask_ = 0;
 };

@@ -18,7 +18,9 @@
 
 #include <chrono>
 #include <cstring>
+#include <map>
 #include <optional>
+#include <set>
 #include <thread>
 
 #include "arch.hpp"
@@ -158,14 +160,19 @@ void check_creds(const img::Process& p, const std::string& dir) {
 
 // ---- the child: everything that can be done in normal code ---------------------------
 
-struct ChildArgs {
+// Everything a restored process needs to know, computed by ckrestore before the first fork
+// (every process of the tree is a fork of ckrestore and sees it).
+struct RestoreContext {
   const img::LoadedImage* image;
-  const img::Process* proc;
-  const PremapPlan* plan;
   const RestoreOptions* opts;
-  int go_fd;      // read: the parent has seized us
-  int err_fd;     // write: "code message" on failure
-  int exe_fd_num; // where the exe file is left open for PR_SET_MM_MAP
+  std::vector<PremapPlan> plans;  // per process index
+  OfdPlan ofds;
+  std::map<int32_t, size_t> index_of;  // pid -> process index
+  // ckrestore's own fds, at fixed numbers above every staging fd so no process has to move them.
+  int err_fd() const { return ofds.internal_base; }      // write "code message" on failure
+  int go_fd() const { return ofds.internal_base + 1; }   // root only: the tracer is ready
+  int stdio_fd(int i) const { return ofds.internal_base + 2 + i; }
+  int exe_fd() const { return ofds.internal_base + 5; }  // the exe file, for PR_SET_MM_MAP
 };
 
 void set_signal_state(const img::Process& p) {
@@ -213,59 +220,9 @@ void set_session(const img::Process& p) {
   }
 }
 
-[[noreturn]] void child_main(const ChildArgs& a) {
-  int code = 1;
-  std::string msg;
-  // ckrestore's fds that must survive; restore_fds moves them above the process's own fds
-  // and updates this list in place, so internal[0] is always where the error pipe is.
-  std::vector<int> internal = {a.err_fd};
-  try {
-    const img::Process& p = *a.proc;
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    sigset_t all;
-    sigfillset(&all);
-    sigprocmask(SIG_BLOCK, &all, nullptr);
-    char go = 0;
-    if (read(a.go_fd, &go, 1) != 1) _exit(1);  // the parent is gone
-    close(a.go_fd);
-    if (geteuid() == 0 && (p.creds.fsuid != 0 || p.creds.fsgid != 0)) {
-      std::vector<gid_t> groups(p.creds.groups.begin(), p.creds.groups.end());
-      if (setgroups(groups.size(), groups.data()) != 0) throw_errno("setgroups");
-      set_file_access_creds({true, p.creds.fsuid, p.creds.fsgid});
-    }
-    premap_memory(a.image->tree, p, *a.plan, a.image->dir);
-    set_session(p);
-    int exe = -1;
-    if (p.mm.exe_file_id >= 0 && static_cast<size_t>(p.mm.exe_file_id) < a.image->tree.files.size())
-      exe = open_image_file_object(a.image->tree.files[p.mm.exe_file_id], a.image->dir, O_RDONLY);
-    if (exe >= 0) internal.push_back(exe);
-    restore_fds(a.image->tree, p, a.image->dir, a.opts->stdio, internal);
-    int err_fd = internal[0];
-    if (exe >= 0) {
-      if (dup2(internal[1], a.exe_fd_num) < 0) throw_errno("dup2 exe fd");
-      close(internal[1]);
-    }
-    set_process_attributes(p);
-    set_signal_state(p);
-    close(err_fd);
-    // Our glibc believes it is the parent thread (clone3 is not fork): ask the kernel who we are.
-    syscall(SYS_tgkill, syscall(SYS_getpid), syscall(SYS_gettid), SIGSTOP);
-    _exit(126);  // not reached: the parent takes over at the stop
-  } catch (const Error& e) {
-    code = static_cast<int>(e.code());
-    msg = e.message();
-  } catch (const std::exception& e) {
-    msg = e.what();
-  }
-  std::string out = std::to_string(code) + " " + msg;
-  if (write(internal[0], out.data(), out.size()) < 0) {
-  }
-  _exit(1);
-}
-
-pid_t clone_with_pid(pid_t pid) {
+pid_t clone_with_pid(pid_t pid, int exit_signal) {
   clone_args ca{};
-  ca.exit_signal = SIGCHLD;
+  ca.exit_signal = static_cast<uint64_t>(exit_signal);
   ca.set_tid = reinterpret_cast<uint64_t>(&pid);
   ca.set_tid_size = 1;
   long r = syscall(SYS_clone3, &ca, sizeof ca);
@@ -282,23 +239,115 @@ pid_t clone_with_pid(pid_t pid) {
   return static_cast<pid_t>(r);
 }
 
-// ---- the parent: the last steps, in the stopped child -------------------------------
+[[noreturn]] void exit_like(int status) {
+  if (WIFSIGNALED(status)) {
+    signal(WTERMSIG(status), SIG_DFL);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, WTERMSIG(status));
+    sigprocmask(SIG_UNBLOCK, &set, nullptr);
+    syscall(SYS_tgkill, syscall(SYS_getpid), syscall(SYS_gettid), WTERMSIG(status));
+  }
+  _exit(WIFEXITED(status) ? WEXITSTATUS(status) : 1);
+}
 
-void finish_in_child(Seized& task, const img::Process& p, const PremapPlan& plan, const SpecialMappings& own,
-                     int exe_fd_num) {
-  const pid_t pid = task.tid();
-  const img::Thread& t = p.threads.at(0);
-  RemoteSyscall rs(task, plan.insn_page);
+// Runs in the new process `index`: creates what it must pass on, forks its children (each
+// continues here with its own index), prepares its own memory, fds and attributes, and stops.
+[[noreturn]] void child_main(const RestoreContext& ctx, size_t index) {
+  const img::Tree& tree = ctx.image->tree;
+  const img::Process& p = tree.processes[index];
+  int code = 1;
+  std::string msg;
+  try {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    sigset_t all;
+    sigfillset(&all);
+    sigprocmask(SIG_BLOCK, &all, nullptr);
+    if (index == 0) {
+      char go = 0;
+      if (read(ctx.go_fd(), &go, 1) != 1) _exit(1);  // ckrestore is gone
+      close(ctx.go_fd());
+    }
+    if (p.zombie) exit_like(p.exit_status);
+    if (geteuid() == 0 && (p.creds.fsuid != 0 || p.creds.fsgid != 0)) {
+      std::vector<gid_t> groups(p.creds.groups.begin(), p.creds.groups.end());
+      if (setgroups(groups.size(), groups.data()) != 0) throw_errno("setgroups");
+      set_file_access_creds({true, p.creds.fsuid, p.creds.fsgid});
+    }
+    set_session(p);
+    int stdio_copy[3] = {ctx.stdio_fd(0), ctx.stdio_fd(1), ctx.stdio_fd(2)};
+    for (int& c : stdio_copy)
+      if (fcntl(c, F_GETFD) < 0) c = -1;
+    create_staged_ofds(tree, index, ctx.ofds, ctx.image->dir, ctx.opts->stdio, stdio_copy);
+    for (size_t j = index + 1; j < tree.processes.size(); j++) {
+      const img::Process& c = tree.processes[j];
+      auto parent = ctx.index_of.find(c.ppid);
+      if (parent == ctx.index_of.end() || parent->second != index) continue;
+      if (clone_with_pid(c.pid, c.exit_signal) == 0) child_main(ctx, j);
+    }
+    premap_memory(tree, p, ctx.plans[index], ctx.image->dir);
+    std::vector<int> internal = {ctx.err_fd()};
+    if (p.mm.exe_file_id >= 0) {
+      int exe = open_image_file_object(tree.files.at(static_cast<size_t>(p.mm.exe_file_id)), ctx.image->dir, O_RDONLY);
+      if (dup2(exe, ctx.exe_fd()) < 0) throw_errno("dup2 exe fd");
+      close(exe);
+      internal.push_back(ctx.exe_fd());
+    }
+    place_fds(p, ctx.ofds, internal);
+    set_process_attributes(p);
+    set_signal_state(p);
+    close(ctx.err_fd());
+    // Our glibc believes it is the parent thread (clone3 is not fork): ask the kernel who we are.
+    syscall(SYS_tgkill, syscall(SYS_getpid), syscall(SYS_gettid), SIGSTOP);
+    _exit(126);  // not reached: ckrestore takes over at the stop
+  } catch (const Error& e) {
+    code = static_cast<int>(e.code());
+    msg = e.message();
+  } catch (const std::exception& e) {
+    msg = e.what();
+  }
+  std::string out = std::to_string(code) + " pid " + std::to_string(p.pid) + ": " + msg + "\n";
+  if (write(ctx.err_fd(), out.data(), out.size()) < 0) {
+  }
+  _exit(1);
+}
+
+// ---- ckrestore: the last steps, in each stopped process -------------------------------
+
+struct KernelCloneArgs {
+  uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid, set_tid_size, cgroup;
+};
+
+void set_thread_state(RemoteSyscall& rs, uint64_t data, const img::Thread& t) {
+  const pid_t tid = rs.task().tid();
+  KernelStack ks{t.altstack.sp, t.altstack.flags & ~SS_ONSTACK, 0, t.altstack.size};
+  if (!(t.altstack.flags & SS_DISABLE)) {
+    remote_write(tid, data, &ks, sizeof ks);
+    rs.check("sigaltstack", SYS_sigaltstack, data, 0);
+  }
+  rs.check("set_tid_address", SYS_set_tid_address, t.clear_child_tid);
+  rs.check("set_robust_list", SYS_set_robust_list, t.robust_list, t.robust_list_len ? t.robust_list_len : 24);
+  if (t.rseq.ptr) rs.check("rseq", SYS_rseq, t.rseq.ptr, t.rseq.len, 0, t.rseq.sig);
+}
+
+// Everything but the registers; the tasks stay stopped. Returns the seizures of the process's
+// threads (leader first) so that all can be handed their registers at the very end.
+std::vector<Seized> finish_process(const RestoreContext& ctx, size_t index, Seized leader) {
+  const img::Process& p = ctx.image->tree.processes[index];
+  const PremapPlan& plan = ctx.plans[index];
+  const pid_t pid = p.pid;
   const uint64_t data = plan.data_page;
+  std::vector<Seized> threads;
+  threads.push_back(std::move(leader));
+  RemoteSyscall rs(threads[0], plan.insn_page);
 
   // ckrestore's rseq area is about to vanish: the kernel must stop writing to it first.
   __ptrace_rseq_configuration rc{};
-  if (ptrace(PTRACE_GET_RSEQ_CONFIGURATION, pid, sizeof rc, &rc) > 0 &&
-      rc.rseq_abi_pointer)
+  if (ptrace(PTRACE_GET_RSEQ_CONFIGURATION, pid, sizeof rc, &rc) > 0 && rc.rseq_abi_pointer)
     rs.check("unregister rseq", SYS_rseq, rc.rseq_abi_pointer, rc.rseq_abi_size, 1 /* RSEQ_FLAG_UNREGISTER */,
              rc.signature);
 
-  move_memory_into_place(rs, p, plan, own);
+  move_memory_into_place(rs, p, plan, own_special_mappings());
 
   prctl_mm_map mm{};
   mm.start_code = p.mm.start_code, mm.end_code = p.mm.end_code;
@@ -310,42 +359,72 @@ void finish_in_child(Seized& task, const img::Process& p, const PremapPlan& plan
   remote_write(pid, data + sizeof mm, auxv.data(), auxv.size() * 8);
   mm.auxv = reinterpret_cast<__u64*>(data + sizeof mm);
   mm.auxv_size = static_cast<uint32_t>(auxv.size() * 8);
-  mm.exe_fd = exe_fd_num >= 0 ? static_cast<uint32_t>(exe_fd_num) : static_cast<uint32_t>(-1);
+  const bool has_exe = p.mm.exe_file_id >= 0;
+  mm.exe_fd = has_exe ? static_cast<uint32_t>(ctx.exe_fd()) : static_cast<uint32_t>(-1);
   remote_write(pid, data, &mm, sizeof mm);
   int64_t r = rs.call(SYS_prctl, PR_SET_MM, PR_SET_MM_MAP, data, sizeof mm);
-  if (r == -EPERM && exe_fd_num >= 0) {
-    log::warn("no privilege to set /proc/" + std::to_string(pid) + "/exe; it names ckrestore");
+  if (r == -EPERM && has_exe) {
+    log::warn("pid " + std::to_string(pid) + ": no privilege to set /proc/PID/exe; it names ckrestore");
     mm.exe_fd = static_cast<uint32_t>(-1);
     remote_write(pid, data, &mm, sizeof mm);
     r = rs.call(SYS_prctl, PR_SET_MM, PR_SET_MM_MAP, data, sizeof mm);
   }
   if (r < 0) throw_errno("prctl(PR_SET_MM_MAP)", static_cast<int>(-r));
-  if (exe_fd_num >= 0) rs.call(SYS_close, exe_fd_num);
+  if (has_exe) rs.call(SYS_close, static_cast<uint64_t>(ctx.exe_fd()));
 
-  KernelStack ks{t.altstack.sp, t.altstack.flags, 0, t.altstack.size};
-  if (!(t.altstack.flags & SS_DISABLE)) {
-    ks.flags &= ~SS_ONSTACK;
-    remote_write(pid, data, &ks, sizeof ks);
-    rs.check("sigaltstack", SYS_sigaltstack, data, 0);
+  // The other threads, with their TIDs: clone3 run by the leader; each new thread is
+  // auto-attached (PTRACE_O_TRACECLONE) and stops before its first instruction.
+  for (size_t i = 1; i < p.threads.size(); i++) {
+    pid_t tid = p.threads[i].tid;
+    KernelCloneArgs ca{};
+    ca.flags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM;
+    ca.set_tid = data + sizeof ca;
+    ca.set_tid_size = 1;
+    remote_write(pid, data, &ca, sizeof ca);
+    remote_write(pid, data + sizeof ca, &tid, sizeof tid);
+    uint64_t got = rs.check("clone3 thread " + std::to_string(tid), SYS_clone3, data, sizeof ca);
+    if (static_cast<pid_t>(got) != tid) throw Error("thread created as " + std::to_string(got) + ", not " + std::to_string(tid));
+    threads.push_back(Seized::adopt_new_task(tid));
   }
-  rs.check("set_tid_address", SYS_set_tid_address, t.clear_child_tid);
-  rs.check("set_robust_list", SYS_set_robust_list, t.robust_list, t.robust_list_len ? t.robust_list_len : 24);
-  if (t.rseq.ptr) rs.check("rseq", SYS_rseq, t.rseq.ptr, t.rseq.len, 0, t.rseq.sig);
+  for (size_t i = 0; i < p.threads.size(); i++) {
+    RemoteSyscall trs(threads[i], plan.insn_page);
+    set_thread_state(trs, data, p.threads[i]);
+    if (!p.threads[i].comm.empty() && i > 0) {
+      std::string path = "/proc/" + std::to_string(pid) + "/task/" + std::to_string(p.threads[i].tid) + "/comm";
+      UniqueFd c(open(path.c_str(), O_WRONLY | O_CLOEXEC));
+      if (!c || write(c.get(), p.threads[i].comm.data(), p.threads[i].comm.size()) < 0)
+        log::warn("thread " + std::to_string(p.threads[i].tid) + ": cannot set its name");
+    }
+  }
 
+  // Signals that came up during the restore (SIGCHLD of recreated zombies) are not the
+  // program's: drain them, then queue the ones it had.
+  {
+    uint64_t mask = ~((1ull << (SIGKILL - 1)) | (1ull << (SIGSTOP - 1)));
+    struct timespec zero {};
+    remote_write(pid, data, &mask, sizeof mask);
+    remote_write(pid, data + 8, &zero, sizeof zero);
+    while (rs.call(SYS_rt_sigtimedwait, data, data + 64, data + 8, 8) > 0) {
+    }
+  }
   for (const auto& si : p.shared_pending) {
     int sig = 0;
     std::memcpy(&sig, si.raw.data(), sizeof sig);
     remote_write(pid, data, si.raw.data(), si.raw.size());
     rs.check("rt_sigqueueinfo " + std::to_string(sig), SYS_rt_sigqueueinfo, pid, sig, data);
   }
-  for (const auto& si : t.pending) {
-    int sig = 0;
-    std::memcpy(&sig, si.raw.data(), sizeof sig);
-    remote_write(pid, data, si.raw.data(), si.raw.size());
-    rs.check("rt_tgsigqueueinfo " + std::to_string(sig), SYS_rt_tgsigqueueinfo, pid, pid, sig, data);
-  }
+  for (const auto& t : p.threads)
+    for (const auto& si : t.pending) {
+      int sig = 0;
+      std::memcpy(&sig, si.raw.data(), sizeof sig);
+      remote_write(pid, data, si.raw.data(), si.raw.size());
+      rs.check("rt_tgsigqueueinfo " + std::to_string(sig), SYS_rt_tgsigqueueinfo, pid, t.tid, sig, data);
+    }
 
-  // Credentials last but one: after them we may no longer do privileged things.
+  // Process groups: a group led by a process of the tree is joined now that all exist.
+  if (p.pgid != p.pid && ctx.index_of.count(p.pgid)) rs.check("setpgid", SYS_setpgid, 0, p.pgid);
+
+  // Credentials last but one: after them the process may no longer do privileged things.
   const auto& c = p.creds;
   if (geteuid() == 0 && (c.uid != 0 || c.gid != 0 || c.euid != 0)) {
     std::vector<uint32_t> groups = c.groups;
@@ -359,12 +438,15 @@ void finish_in_child(Seized& task, const img::Process& p, const PremapPlan& plan
   rs.check("prctl(PR_SET_PDEATHSIG)", SYS_prctl, PR_SET_PDEATHSIG, p.pdeathsig);
   if (c.no_new_privs) rs.check("prctl(PR_SET_NO_NEW_PRIVS)", SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
 
-  // The last syscall removes the page it runs from: we are stopped at its exit and hand the
-  // task its registers before it fetches another instruction.
+  // The last syscall removes the page it runs from: the leader is stopped at its exit and gets
+  // its registers before it fetches another instruction; the other threads never run there.
   rs.check("munmap premap region", SYS_munmap, plan.base, plan.size);
-  arch::set_regs(pid, {t.gpregs, t.fpregs});
-  task.set_sigmask(t.sigmask);
-  task.release();
+  return threads;
+}
+
+void hand_over(const img::Process& p, std::vector<Seized>& threads) {
+  for (size_t i = 0; i < threads.size(); i++)
+    threads[i].hand_over({p.threads[i].gpregs, p.threads[i].fpregs}, p.threads[i].sigmask);
 }
 
 std::string read_child_error(int fd) {
@@ -377,64 +459,150 @@ std::string read_child_error(int fd) {
 
 }  // namespace
 
+namespace {
+
+void raise_fd_limit() {
+  rlimit r{};
+  if (getrlimit(RLIMIT_NOFILE, &r) == 0 && r.rlim_cur < r.rlim_max) {
+    r.rlim_cur = r.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &r);
+  }
+}
+
+// Until every process of the tree has stopped itself, ready to be finished. Processes and
+// threads created meanwhile are auto-attached (PTRACE_O_TRACEFORK/CLONE) and let run.
+void wait_all_prepared(const RestoreContext& ctx) {
+  std::set<pid_t> waiting;
+  for (const auto& p : ctx.image->tree.processes)
+    if (!p.zombie) waiting.insert(p.pid);
+  while (!waiting.empty()) {
+    int status = 0;
+    pid_t t = waitpid(-1, &status, __WALL);
+    if (t < 0) {
+      if (errno == EINTR) continue;
+      throw_errno("waitpid");
+    }
+    if (WIFEXITED(status) || WIFSIGNALED(status)) {
+      if (waiting.count(t)) throw Error("pid " + std::to_string(t) + " failed while being prepared");
+      continue;  // a recreated zombie, or a helper thread of a process
+    }
+    if (!WIFSTOPPED(status)) continue;
+    int event = status >> 16, sig = WSTOPSIG(status);
+    if (event == 0 && sig == SIGSTOP && waiting.count(t)) {
+      waiting.erase(t);  // stays stopped
+      continue;
+    }
+    int deliver = (event == 0 && sig != SIGSTOP && sig != SIGTRAP) ? sig : 0;
+    ptrace(PTRACE_CONT, t, nullptr, deliver);
+  }
+}
+
+void kill_tree(const img::Tree& tree) {
+  for (const auto& p : tree.processes) ::kill(p.pid, SIGKILL);
+}
+
+}  // namespace
+
 RestoreResult restore(const RestoreOptions& opts) {
   auto t0 = Clock::now();
   CK_LOG(1, "loading and verifying image %s", opts.dir.c_str());
   img::LoadedImage image = img::load_image(opts.dir, true);
-  if (image.tree.processes.size() != 1 || image.tree.processes[0].threads.size() != 1)
-    throw Error(opts.dir + ": images of several processes or threads need a newer ckrestore", ExitCode::unsupported);
-  const img::Process& p = image.tree.processes[0];
-  return with_context("restore pid " + std::to_string(p.pid), [&]() -> RestoreResult {
+  const img::Tree& tree = image.tree;
+  if (tree.processes.empty()) throw Error(opts.dir + ": image without processes", ExitCode::bad_image);
+  if (tree.own_namespaces)
+    throw Error(opts.dir + ": image of a program started by ckrun needs a newer ckrestore", ExitCode::unsupported);
+  return with_context("restore pid " + std::to_string(tree.processes[0].pid), [&]() -> RestoreResult {
     check_machine(image);
-    check_creds(p, opts.dir);
-    check_files(image.tree, p);
-    check_pid_free(p.pid);
+    RestoreContext ctx;
+    ctx.image = &image;
+    ctx.opts = &opts;
+    for (size_t i = 0; i < tree.processes.size(); i++) {
+      const auto& p = tree.processes[i];
+      ctx.index_of[p.pid] = i;
+      if (p.zombie) continue;
+      check_creds(p, opts.dir);
+      check_files(tree, p);
+    }
+    for (const auto& p : tree.processes) {
+      check_pid_free(p.pid);
+      for (size_t i = 1; i < p.threads.size(); i++) check_pid_free(p.threads[i].tid);
+    }
+    raise_fd_limit();
+    ctx.ofds = plan_ofds(tree);
 
     SpecialMappings own = own_special_mappings();
-    PremapPlan plan = plan_premap(p, own);
-    CK_LOG(1, "premap region %s, %llu MiB", hex(plan.base).c_str(), static_cast<unsigned long long>(plan.size >> 20));
+    std::vector<Range> taken;
+    for (const auto& p : tree.processes) {
+      if (p.zombie) {
+        ctx.plans.emplace_back();
+        continue;
+      }
+      ctx.plans.push_back(plan_premap(p, own, taken));
+      CK_LOG(1, "pid %d: premap region %s, %llu MiB", p.pid, hex(ctx.plans.back().base).c_str(),
+             static_cast<unsigned long long>(ctx.plans.back().size >> 20));
+    }
     int go[2], err[2];
     if (pipe2(go, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0) throw_errno("pipe");
     UniqueFd go_r(go[0]), go_w(go[1]), err_r(err[0]), err_w(err[1]);
-    const int exe_fd_num = p.mm.exe_file_id >= 0 ? max_fd(p) + 1 : -1;
-    ChildArgs args{&image, &p, &plan, &opts, go_r.get(), err_w.get(), exe_fd_num};
+    // Fixed numbers every process of the tree inherits (see RestoreContext).
+    std::vector<UniqueFd> fixed;
+    auto fix = [&](int fd, int at) {
+      if (fd >= 0 && dup2(fd, at) < 0) throw_errno("dup2 to " + std::to_string(at));
+      if (fd >= 0) fixed.emplace_back(at);
+    };
+    fix(err_w.get(), ctx.err_fd());
+    fix(go_r.get(), ctx.go_fd());
+    for (int i = 0; i < 3; i++) fix(fcntl(i, F_GETFD) >= 0 ? i : -1, ctx.stdio_fd(i));
+    for (auto& f : fixed) fcntl(f.get(), F_SETFD, 0);
 
     fflush(nullptr);
-    pid_t child = clone_with_pid(p.pid);
-    if (child == 0) child_main(args);
+    pid_t root = clone_with_pid(tree.processes[0].pid, SIGCHLD);
+    if (root == 0) child_main(ctx, 0);
+    fixed.clear();
     go_r.reset();
     err_w.reset();
-    CK_LOG(1, "created pid %d", child);
+    CK_LOG(1, "created pid %d", root);
     try {
-      std::optional<Seized> task;
+      std::vector<std::vector<Seized>> finished;
       try {
-        task.emplace(Seized::seize_child_stopped(child, [&] {
-          char g = 1;
-          if (write(go_w.get(), &g, 1) != 1) throw_errno("start child");
-          go_w.reset();
-        }));
+        if (ptrace(PTRACE_SEIZE, root, nullptr,
+                   PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL | PTRACE_O_TRACEFORK | PTRACE_O_TRACECLONE) != 0)
+          throw_errno("ptrace seize pid " + std::to_string(root));
+        char g = 1;
+        if (write(go_w.get(), &g, 1) != 1) throw_errno("start pid " + std::to_string(root));
+        go_w.reset();
+        wait_all_prepared(ctx);
+        CK_LOG(1, "all %zu processes prepared; putting their memory in place", tree.processes.size());
+        for (size_t i = 0; i < tree.processes.size(); i++) {
+          if (tree.processes[i].zombie) continue;
+          with_context("pid " + std::to_string(tree.processes[i].pid), [&] {
+            finished.push_back(finish_process(ctx, i, Seized::attached_stopped(tree.processes[i].pid)));
+          });
+        }
       } catch (const Error& e) {
-        // Whatever the child had to say is in the pipe; it must not outlive the failure.
-        kill(child, SIGKILL);
-        waitpid(child, nullptr, __WALL);
+        // Whatever a process had to say is in the pipe; none may outlive the failure.
+        kill_tree(tree);
         std::string m = read_child_error(err_r.get());
         if (!m.empty()) {
+          m = m.substr(0, m.find('\n'));
           size_t sp = m.find(' ');
           int code = std::atoi(m.substr(0, sp).c_str());
           throw Error(m.substr(sp + 1), static_cast<ExitCode>(code ? code : 1));
         }
         throw;
       }
-      CK_LOG(1, "child prepared; moving memory into place");
-      finish_in_child(*task, p, plan, own, exe_fd_num);
+      size_t k = 0;
+      for (size_t i = 0; i < tree.processes.size(); i++)
+        if (!tree.processes[i].zombie) hand_over(tree.processes[i], finished[k++]);
     } catch (...) {
-      kill(child, SIGKILL);
-      waitpid(child, nullptr, __WALL);
+      kill_tree(tree);
+      waitpid(root, nullptr, __WALL);
       throw;
     }
-    munmap(reinterpret_cast<void*>(plan.base), plan.size);
+    for (const auto& plan : ctx.plans)
+      if (plan.size) munmap(reinterpret_cast<void*>(plan.base), plan.size);
     RestoreResult res;
-    res.pid = child;
+    res.pid = root;
     res.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
     return res;
   });

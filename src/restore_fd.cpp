@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <optional>
 #include <map>
 #include <set>
 
@@ -37,13 +38,6 @@ auto as_owner(F&& f) {
 }
 
 std::string fd_str(int fd) { return "fd " + std::to_string(fd); }
-
-int move_above(int fd, int floor) {
-  int n = fcntl(fd, F_DUPFD_CLOEXEC, floor);
-  if (n < 0) throw_errno("move internal fd " + std::to_string(fd));
-  close(fd);
-  return n;
-}
 
 void place(int tmp, int target) {
   if (tmp == target) return;
@@ -96,73 +90,132 @@ int open_image_file_object(const img::File& f, const std::string& image_dir, int
   return fd;
 }
 
-void restore_fds(const img::Tree& tree, const img::Process& p, const std::string& image_dir, StdioMode stdio,
-                 std::vector<int>& internal) {
-  const int floor = max_fd(p) + 3;  // +1, +2 are for the exe file and the error pipe
-  for (int& fd : internal) fd = move_above(fd, floor);
-  int stdio_copy[3];
-  for (int i = 0; i < 3; i++) {
-    stdio_copy[i] = fcntl(i, F_DUPFD_CLOEXEC, floor);
-    if (stdio_copy[i] < 0) stdio_copy[i] = -1;  // ckrestore itself had it closed
+OfdPlan plan_ofds(const img::Tree& tree) {
+  OfdPlan plan;
+  int max = 2;
+  std::map<int32_t, size_t> index_of;  // pid -> process index
+  for (size_t i = 0; i < tree.processes.size(); i++) {
+    index_of[tree.processes[i].pid] = i;
+    max = std::max(max, max_fd(tree.processes[i]));
   }
-
-  std::map<int32_t, std::pair<int, int>> pipe_ends;  // pipe id -> (read, write), above floor
-  auto pipe_end = [&](const img::Fd& f) {
-    auto it = pipe_ends.find(f.pipe_id);
-    if (it == pipe_ends.end()) {
-      if (f.pipe_id < 0 || static_cast<size_t>(f.pipe_id) >= tree.pipes.size())
-        throw Error(fd_str(f.fd) + ": bad pipe id in image", ExitCode::bad_image);
-      const img::Pipe& pp = tree.pipes[f.pipe_id];
-      int fds[2];
-      if (pipe2(fds, O_CLOEXEC) != 0) throw_errno("pipe");
-      if (pp.capacity && fcntl(fds[1], F_SETPIPE_SZ, pp.capacity) < 0)
-        throw_errno("set pipe size " + std::to_string(pp.capacity));
-      size_t done = 0;
-      while (done < pp.data.size()) {
-        ssize_t n = write(fds[1], pp.data.data() + done, pp.data.size() - done);
-        if (n <= 0) throw_errno("refill pipe of " + fd_str(f.fd));
-        done += static_cast<size_t>(n);
-      }
-      it = pipe_ends.emplace(f.pipe_id, std::make_pair(move_above(fds[0], floor), move_above(fds[1], floor))).first;
-    }
-    return (f.flags & O_ACCMODE) == O_WRONLY ? it->second.second : it->second.first;
+  auto parent = [&](size_t i) -> std::optional<size_t> {
+    auto it = index_of.find(tree.processes[i].ppid);
+    if (i == 0 || it == index_of.end()) return std::nullopt;
+    return it->second;
   };
+  auto ancestors = [&](size_t i) {
+    std::vector<size_t> chain = {i};
+    while (auto p = parent(chain.back())) chain.push_back(*p);
+    return chain;  // i, its parent, ..., the root
+  };
+  int32_t max_ofd = -1;
+  std::map<int32_t, std::vector<size_t>> holders;
+  for (size_t i = 0; i < tree.processes.size(); i++)
+    for (const auto& f : tree.processes[i].fds) {
+      holders[f.ofd_id].push_back(i);
+      max_ofd = std::max(max_ofd, f.ofd_id);
+    }
+  // Both ends of a pipe are made by one pipe2(): their creator is common to the holders of both.
+  std::map<int32_t, std::vector<int32_t>> pipe_ofds;
+  for (const auto& p : tree.processes)
+    for (const auto& f : p.fds)
+      if (f.kind == img::FdKind::pipe) pipe_ofds[f.pipe_id].push_back(f.ofd_id);
+  for (auto& [pipe, ofds] : pipe_ofds) {
+    std::vector<size_t> all;
+    for (int32_t o : ofds) all.insert(all.end(), holders[o].begin(), holders[o].end());
+    for (int32_t o : ofds) holders[o] = all;
+  }
+  for (auto& [ofd, procs] : holders) {
+    // The lowest common ancestor: the deepest process on the root path of every holder.
+    std::vector<size_t> common = ancestors(procs[0]);
+    for (size_t h : procs) {
+      auto chain = ancestors(h);
+      std::vector<size_t> kept;
+      for (size_t c : common)
+        if (std::find(chain.begin(), chain.end(), c) != chain.end()) kept.push_back(c);
+      common = kept;
+    }
+    if (common.empty()) throw Error("fds of processes without a common ancestor in the image", ExitCode::bad_image);
+    plan.creator[ofd] = common.front();
+  }
+  plan.staging_base = max + 8;
+  plan.internal_base = plan.staging_base + max_ofd + 8;
+  return plan;
+}
 
+namespace {
+
+// Makes open file description `ofd` (first fd `f` that uses it) at its staging number.
+void create_ofd(const img::Tree& tree, const img::Fd& f, const OfdPlan& plan, const std::string& image_dir,
+                StdioMode stdio, const int stdio_copy[3], std::map<int32_t, int32_t>& pipe_done) {
+  const int target = plan.staging_base + f.ofd_id;
+  int tmp = -1;
+  if (f.kind == img::FdKind::stdio) {
+    int src = stdio == StdioMode::null ? -1 : stdio_copy[std::min(f.fd, 2)];
+    tmp = src >= 0 ? fcntl(src, F_DUPFD_CLOEXEC, 0) : open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (tmp < 0) throw_errno("stdio");
+  } else if (f.kind == img::FdKind::pipe) {
+    if (pipe_done.count(f.pipe_id)) return;
+    const img::Pipe& pp = tree.pipes.at(static_cast<size_t>(f.pipe_id));
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0) throw_errno("pipe");
+    if (pp.capacity && fcntl(fds[1], F_SETPIPE_SZ, pp.capacity) < 0)
+      throw_errno("set pipe size " + std::to_string(pp.capacity));
+    size_t done = 0;
+    while (done < pp.data.size()) {
+      ssize_t n = write(fds[1], pp.data.data() + done, pp.data.size() - done);
+      if (n <= 0) throw_errno("refill pipe");
+      done += static_cast<size_t>(n);
+    }
+    // Each end goes to the staging number of its own description.
+    int ends[2] = {fds[0], fds[1]};
+    for (const auto& p : tree.processes)
+      for (const auto& g : p.fds) {
+        if (g.kind != img::FdKind::pipe || g.pipe_id != f.pipe_id) continue;
+        int end = ends[(g.flags & O_ACCMODE) == O_WRONLY ? 1 : 0];
+        int want = plan.staging_base + g.ofd_id;
+        if (fcntl(want, F_GETFD) >= 0) continue;
+        if (dup2(end, want) < 0) throw_errno("dup2 pipe end");
+        if (fcntl(want, F_SETFL, g.flags) < 0) throw_errno("F_SETFL");
+      }
+    close(fds[0]);
+    close(fds[1]);
+    pipe_done[f.pipe_id] = 1;
+    return;
+  } else {
+    const img::File& file = tree.files.at(static_cast<size_t>(f.file_id));
+    tmp = open_image_file_object(file, image_dir, static_cast<int>(f.flags));
+    if (file.type == img::FileType::regular || file.type == img::FileType::directory)
+      if (lseek(tmp, static_cast<off_t>(f.pos), SEEK_SET) < 0) throw_errno("seek to " + std::to_string(f.pos));
+  }
+  place(tmp, target);
+}
+
+}  // namespace
+
+void create_staged_ofds(const img::Tree& tree, size_t index, const OfdPlan& plan, const std::string& image_dir,
+                        StdioMode stdio, const int stdio_copy[3]) {
+  std::map<int32_t, int32_t> pipe_done;
+  std::set<int32_t> made;
+  for (const auto& p : tree.processes)
+    for (const auto& f : p.fds) {
+      auto it = plan.creator.find(f.ofd_id);
+      if (it == plan.creator.end() || it->second != index || made.count(f.ofd_id)) continue;
+      with_context("fd " + std::to_string(f.fd) + " (" + f.link + ")",
+                   [&] { create_ofd(tree, f, plan, image_dir, stdio, stdio_copy, pipe_done); });
+      made.insert(f.ofd_id);
+    }
+}
+
+void place_fds(const img::Process& p, const OfdPlan& plan, const std::vector<int>& internal) {
   std::set<int> targets;
   for (const img::Fd& f : p.fds) {
-    with_context(fd_str(f.fd) + " (" + f.link + ")", [&] {
-      int tmp = -1;
-      if (f.shares_with >= 0) {
-        tmp = fcntl(f.shares_with, F_DUPFD_CLOEXEC, 0);
-        if (tmp < 0) throw_errno("dup of fd " + std::to_string(f.shares_with));
-      } else if (f.kind == img::FdKind::stdio) {
-        int src = stdio == StdioMode::null ? -1 : stdio_copy[std::min(f.fd, 2)];
-        tmp = src >= 0 ? fcntl(src, F_DUPFD_CLOEXEC, 0) : open("/dev/null", O_RDWR | O_CLOEXEC);
-        if (tmp < 0) throw_errno("stdio");
-      } else if (f.kind == img::FdKind::pipe) {
-        tmp = fcntl(pipe_end(f), F_DUPFD_CLOEXEC, 0);
-        if (tmp < 0) throw_errno("dup pipe");
-        if (fcntl(tmp, F_SETFL, f.flags) < 0) throw_errno("F_SETFL");
-      } else {
-        if (f.file_id < 0 || static_cast<size_t>(f.file_id) >= tree.files.size())
-          throw Error("bad file id in image", ExitCode::bad_image);
-        tmp = open_image_file_object(tree.files[f.file_id], image_dir, static_cast<int>(f.flags));
-        if (tree.files[f.file_id].type == img::FileType::regular || tree.files[f.file_id].type == img::FileType::directory)
-          if (lseek(tmp, static_cast<off_t>(f.pos), SEEK_SET) < 0) throw_errno("seek to " + std::to_string(f.pos));
-      }
-      place(tmp, f.fd);
-      if (fcntl(f.fd, F_SETFD, f.cloexec ? FD_CLOEXEC : 0) < 0) throw_errno("F_SETFD");
-      targets.insert(f.fd);
-    });
+    int staged = plan.staging_base + f.ofd_id;
+    if (dup2(staged, f.fd) < 0) throw_errno("fd " + std::to_string(f.fd) + " (" + f.link + "): dup2");
+    if (fcntl(f.fd, F_SETFD, f.cloexec ? FD_CLOEXEC : 0) < 0) throw_errno("F_SETFD");
+    targets.insert(f.fd);
   }
-  for (auto& [id, ends] : pipe_ends) {
-    close(ends.first);
-    close(ends.second);
-  }
-  for (int c : stdio_copy)
-    if (c >= 0) close(c);
-
-  // Whatever else ckrestore had open goes away.
+  // Whatever else is open (staging copies, ckrestore's own files) goes away.
   std::vector<int> extra;
   if (DIR* d = opendir("/proc/self/fd")) {
     int dfd = dirfd(d);

@@ -1,6 +1,9 @@
 // Recreating the file descriptors of a process, in the restored child itself.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -10,12 +13,25 @@ namespace ck {
 
 enum class StdioMode { inherit, null };
 
-// Recreates every fd of `p` at its number with its flags, offset and sharing. Runs in the
-// child that becomes the process. `internal` lists fds of ckrestore that must survive: they
-// are moved above the target's fds first (and their new numbers written back). Everything
-// else is closed. Throws Error naming the fd.
-void restore_fds(const img::Tree& tree, const img::Process& p, const std::string& image_dir, StdioMode stdio,
-                 std::vector<int>& internal);
+// Open file descriptions are shared between fds of one or several processes (dup, fork). Each
+// is created once, at staging number staging_base + ofd_id, by the lowest common ancestor of the
+// processes holding it, before that process forks its children: they inherit it, and every
+// holder dup2()s it to its own fd number. Nothing is passed between unrelated processes.
+struct OfdPlan {
+  int staging_base = 0;   // above every fd number of the tree
+  int internal_base = 0;  // above the staging range: where ckrestore keeps its own fds
+  std::map<int32_t, size_t> creator;  // ofd id -> index of the process that creates it
+};
+OfdPlan plan_ofds(const img::Tree& tree);
+
+// In process `index`, before it forks its children: creates the descriptions it is the creator of.
+// stdio_copy: ckrestore's own stdin/stdout/stderr (copies above internal_base; -1 if closed).
+void create_staged_ofds(const img::Tree& tree, size_t index, const OfdPlan& plan, const std::string& image_dir,
+                        StdioMode stdio, const int stdio_copy[3]);
+
+// In the process, after its children exist: puts every fd at its number with its close-on-exec
+// flag and closes everything else but `internal`.
+void place_fds(const img::Process& p, const OfdPlan& plan, const std::vector<int>& internal);
 
 // The highest fd number the process had (-1 if none).
 int max_fd(const img::Process& p);

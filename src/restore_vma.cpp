@@ -76,7 +76,7 @@ SpecialMappings own_special_mappings() {
   return s;
 }
 
-PremapPlan plan_premap(const img::Process& p, const SpecialMappings& own) {
+PremapPlan plan_premap(const img::Process& p, const SpecialMappings& own, std::vector<Range>& taken) {
   PremapPlan plan;
   uint64_t park_size = (own.vvar.end - own.vvar.start) + (own.vvar_vclock.end - own.vvar_vclock.start) +
                        (own.vdso.end - own.vdso.start);
@@ -99,6 +99,7 @@ PremapPlan plan_premap(const img::Process& p, const SpecialMappings& own) {
 
   std::vector<Range> busy = own_ranges();
   for (const auto& v : p.vmas) busy.push_back({v.start, v.end});
+  busy.insert(busy.end(), taken.begin(), taken.end());
   std::sort(busy.begin(), busy.end(), [](const Range& a, const Range& b) { return a.start < b.start; });
   uint64_t candidate = kLowest;
   for (const auto& r : busy) {
@@ -112,6 +113,7 @@ PremapPlan plan_premap(const img::Process& p, const SpecialMappings& own) {
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
   if (got == MAP_FAILED) throw_errno("reserve premap region at " + hex(candidate));
   plan.base = candidate;
+  taken.push_back({candidate, candidate + plan.size});
   plan.insn_page = candidate;
   plan.data_page = candidate + 2 * kPage;
   plan.park = candidate + park_off;

@@ -32,9 +32,10 @@ struct PremapPlan {
   static constexpr uint64_t kDataSize = 3 * 4096;
 };
 
-// Picks a region free in both the image's layout and ours, and reserves it (PROT_NONE) in
-// this process, so that a child forked afterwards has it too.
-PremapPlan plan_premap(const img::Process& p, const SpecialMappings& own);
+// Picks a region free in the image's layout, ours and `taken` (the regions of the other
+// processes of the tree), reserves it (PROT_NONE) in this process so that the processes forked
+// afterwards have it too, and adds it to `taken`.
+PremapPlan plan_premap(const img::Process& p, const SpecialMappings& own, std::vector<Range>& taken);
 
 // In the child: maps every VMA at its premap address, fills in the pages from the image,
 // applies madvise/mlock state and the final protection.

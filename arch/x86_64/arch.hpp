@@ -28,18 +28,19 @@ void set_gp_regs(pid_t tid, const std::vector<uint8_t>& gp);
 
 uint64_t get_ip(const std::vector<uint8_t>& gp);
 uint64_t get_sp(const std::vector<uint8_t>& gp);
+void set_ip(std::vector<uint8_t>& gp, uint64_t ip);
 
 // Name/value pairs for `ckimage show` (ip, sp, the syscall state, fs_base...).
 std::vector<std::pair<std::string, uint64_t>> regs_summary(const std::vector<uint8_t>& gp);
 
-// A stopped task interrupted inside a syscall resumes through the kernel's restart logic,
-// which does not run when the registers are set on a new task. Rewrites `gp` so that the
-// restored task re-executes the interrupted syscall (the kernel would have done that for
-// -ERESTARTSYS/-ERESTARTNOINTR/-ERESTARTNOHAND/-ERESTART_RESTARTBLOCK while no handler ran),
-// and marks it as "not in a syscall" so no second restart happens. Returns true if changed.
-// live_task: the same task goes on (ckdump putting it back), so its kernel restart block still
-// exists and -ERESTART_RESTARTBLOCK resumes through restart_syscall exactly as the kernel would.
-bool fixup_syscall_restart(std::vector<uint8_t>& gp, bool live_task);
+// A task stopped inside a syscall holds a kernel restart code in its return register; ck hands
+// such registers back to a task stopped inside the kernel's signal path, where the kernel
+// applies its own restart rules on the way out (restart, or -EINTR when a handler runs, exactly
+// as for any interrupted syscall). Only -ERESTART_RESTARTBLOCK cannot go to a new task: its
+// restart block lives in the old one. It becomes -ERESTARTNOINTR, which runs the original syscall
+// again with its original arguments: exact for futex waits and absolute sleeps, a relative sleep
+// starts over. Returns true if changed.
+bool fixup_syscall_restart(std::vector<uint8_t>& gp);
 
 // One past the highest address a user mapping can have without asking for a larger address
 // space (x86_64: 47-bit, 0x7ffffffff000).
@@ -66,5 +67,16 @@ CpuFeatures host_cpu_features();
 uint64_t fp_features_used(const std::vector<uint8_t>& fp);
 // Names of the bits in `missing` ("avx512 (opmask, zmm)", "pkru"...), for error messages.
 std::string feature_names(uint64_t bits);
+
+
+// ---- ELF hardware capabilities (manifest cpu.hwcap/hwcap2) ------------------------------
+// aarch64 checks AT_HWCAP/AT_HWCAP2 here; on x86_64 the CPU features an image needs are its
+// XSAVE features (above), so nothing is needed from these and nothing is ever missing.
+struct Hwcaps {
+  uint64_t hwcap = 0, hwcap2 = 0;
+};
+Hwcaps hwcaps_needed(const std::vector<uint64_t>& auxv);
+// The capabilities of `needed` this machine lacks, named; empty if none.
+std::string missing_hwcaps(const Hwcaps& needed);
 
 }  // namespace ck::arch

@@ -19,9 +19,7 @@ namespace {
 
 // Kernel-internal restart codes (include/linux/errno.h): never seen by programs, only by a
 // tracer that stops a task in the middle of a syscall.
-constexpr int64_t kERESTARTSYS = -512;
 constexpr int64_t kERESTARTNOINTR = -513;
-constexpr int64_t kERESTARTNOHAND = -514;
 constexpr int64_t kERESTART_RESTARTBLOCK = -516;
 
 constexpr size_t kXsaveHeaderOffset = 512;  // legacy FXSAVE region, then the XSAVE header
@@ -86,6 +84,11 @@ void set_regs(pid_t tid, const TaskRegs& regs) {
 
 uint64_t get_ip(const std::vector<uint8_t>& gp) { return as_regs(gp).rip; }
 uint64_t get_sp(const std::vector<uint8_t>& gp) { return as_regs(gp).rsp; }
+void set_ip(std::vector<uint8_t>& gp, uint64_t ip) {
+  auto r = as_regs(gp);
+  r.rip = ip;
+  gp = to_blob(r);
+}
 
 std::vector<std::pair<std::string, uint64_t>> regs_summary(const std::vector<uint8_t>& gp) {
   if (gp.size() != sizeof(user_regs_struct)) return {};
@@ -94,18 +97,10 @@ std::vector<std::pair<std::string, uint64_t>> regs_summary(const std::vector<uin
           {"orig_rax", r.orig_rax}, {"eflags", r.eflags}, {"fs_base", r.fs_base}, {"gs_base", r.gs_base}};
 }
 
-bool fixup_syscall_restart(std::vector<uint8_t>& gp, bool live_task) {
+bool fixup_syscall_restart(std::vector<uint8_t>& gp) {
   auto r = as_regs(gp);
-  if (static_cast<int64_t>(r.orig_rax) < 0) return false;
-  auto ret = static_cast<int64_t>(r.rax);
-  if (ret != kERESTARTSYS && ret != kERESTARTNOINTR && ret != kERESTARTNOHAND && ret != kERESTART_RESTARTBLOCK)
-    return false;
-  // The restart block behind -ERESTART_RESTARTBLOCK lives in the kernel and is lost; running
-  // the original syscall again with its original arguments is exact for absolute sleeps and
-  // futex waits and restarts a relative sleep from its beginning.
-  r.rax = (live_task && ret == kERESTART_RESTARTBLOCK) ? static_cast<uint64_t>(__NR_restart_syscall) : r.orig_rax;
-  r.rip -= 2;  // length of `syscall`
-  r.orig_rax = static_cast<uint64_t>(-1);
+  if (static_cast<int64_t>(r.orig_rax) < 0 || static_cast<int64_t>(r.rax) != kERESTART_RESTARTBLOCK) return false;
+  r.rax = static_cast<uint64_t>(kERESTARTNOINTR);
   gp = to_blob(r);
   return true;
 }
@@ -176,5 +171,8 @@ std::string feature_names(uint64_t bits) {
   }
   return out;
 }
+
+Hwcaps hwcaps_needed(const std::vector<uint64_t>& /*auxv*/) { return {}; }
+std::string missing_hwcaps(const Hwcaps& /*needed*/) { return {}; }
 
 }  // namespace ck::arch

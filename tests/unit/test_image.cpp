@@ -216,7 +216,7 @@ std::string diff(const Fd& a, const Fd& b, const std::string& p) {
   CK_CMP(a, b, p, pos);
   CK_CMP(a, b, p, file_id);
   CK_CMP(a, b, p, pipe_id);
-  CK_CMP(a, b, p, shares_with);
+  CK_CMP(a, b, p, ofd_id);
   CK_CMP(a, b, p, link);
   return "";
 }
