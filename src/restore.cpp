@@ -328,6 +328,11 @@ void set_thread_state(RemoteSyscall& rs, uint64_t data, const img::Thread& t) {
   rs.check("set_tid_address", SYS_set_tid_address, t.clear_child_tid);
   rs.check("set_robust_list", SYS_set_robust_list, t.robust_list, t.robust_list_len ? t.robust_list_len : 24);
   if (t.rseq.ptr) rs.check("rseq", SYS_rseq, t.rseq.ptr, t.rseq.len, 0, t.rseq.sig);
+  // Only a thread may rename itself (/proc/PID/task/TID/comm refuses other processes).
+  char name[16] = {};
+  t.comm.copy(name, sizeof name - 1);
+  remote_write(tid, data, name, sizeof name);
+  rs.check("prctl(PR_SET_NAME)", SYS_prctl, PR_SET_NAME, data);
 }
 
 // Everything but the registers; the tasks stay stopped. Returns the seizures of the process's
@@ -338,6 +343,7 @@ std::vector<Seized> finish_process(const RestoreContext& ctx, size_t index, Seiz
   const pid_t pid = p.pid;
   const uint64_t data = plan.data_page;
   std::vector<Seized> threads;
+  threads.reserve(p.threads.size());  // rs below holds a reference to threads[0]
   threads.push_back(std::move(leader));
   RemoteSyscall rs(threads[0], plan.insn_page);
 
@@ -389,12 +395,6 @@ std::vector<Seized> finish_process(const RestoreContext& ctx, size_t index, Seiz
   for (size_t i = 0; i < p.threads.size(); i++) {
     RemoteSyscall trs(threads[i], plan.insn_page);
     set_thread_state(trs, data, p.threads[i]);
-    if (!p.threads[i].comm.empty() && i > 0) {
-      std::string path = "/proc/" + std::to_string(pid) + "/task/" + std::to_string(p.threads[i].tid) + "/comm";
-      UniqueFd c(open(path.c_str(), O_WRONLY | O_CLOEXEC));
-      if (!c || write(c.get(), p.threads[i].comm.data(), p.threads[i].comm.size()) < 0)
-        log::warn("thread " + std::to_string(p.threads[i].tid) + ": cannot set its name");
-    }
   }
 
   // Signals that came up during the restore (SIGCHLD of recreated zombies) are not the
@@ -596,7 +596,11 @@ RestoreResult restore(const RestoreOptions& opts) {
         if (!tree.processes[i].zombie) hand_over(tree.processes[i], finished[k++]);
     } catch (...) {
       kill_tree(tree);
-      waitpid(root, nullptr, __WALL);
+      // Traced threads stay zombies until we reap them, and the root only after them.
+      for (;;) {
+        pid_t r = waitpid(-1, nullptr, __WALL);
+        if (r == root || (r < 0 && errno != EINTR)) break;
+      }
       throw;
     }
     for (const auto& plan : ctx.plans)
