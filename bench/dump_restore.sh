@@ -25,7 +25,7 @@ for kind in smooth random; do
   "$b/src/ckdump" -t "$pid" -D "$work/ckpt" --stats >"$work/stats.json"
   dump_s=$(sed 's/.*"dump_seconds": \([0-9.]*\).*/\1/' "$work/stats.json")
   frozen_s=$(sed 's/.*"frozen_seconds": \([0-9.]*\).*/\1/' "$work/stats.json")
-  img_b=$(du -sb "$work/ckpt" | cut -f1)
+  img_b=$(du -sbL "$work/ckpt" | cut -f1)
   while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
   sync; echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true
   t0=$(now); "$b/src/ckrestore" -D "$work/ckpt" -d >/dev/null; t1=$(now)

@@ -14,7 +14,9 @@ const char kHelp[] =
     "Checkpoint process PID into the image directory DIR, then end it.\n"
     "\n"
     "  -t, --tree PID        process to checkpoint\n"
-    "  -D, --dir DIR         image directory (replaced atomically once the new image is complete)\n"
+    "  -D, --dir DIR         a link to the newest checkpoint in DIR.d/, switched atomically once\n"
+    "                        the new image is complete and verified\n"
+    "      --keep N          checkpoint versions kept in DIR.d/, the new one included (default 2)\n"
     "  -R, --leave-running   let the process run on after the checkpoint\n"
     "      --compress=MODE   none, fast (zstd level 1, default) or a zstd level 1-19\n"
     "  -j, --threads N       compression threads (default: all CPUs)\n"
@@ -31,13 +33,14 @@ int main(int argc, char** argv) {
   return ck::run_main("ckdump", [&] {
     ck::DumpOptions o;
     bool stats = false;
-    enum { kCompress = 1000, kStats };
+    enum { kCompress = 1000, kStats, kKeep };
     static const option longopts[] = {{"tree", required_argument, nullptr, 't'},
                                       {"dir", required_argument, nullptr, 'D'},
                                       {"leave-running", no_argument, nullptr, 'R'},
                                       {"compress", required_argument, nullptr, kCompress},
                                       {"threads", required_argument, nullptr, 'j'},
                                       {"stats", no_argument, nullptr, kStats},
+                                      {"keep", required_argument, nullptr, kKeep},
                                       {"verbose", no_argument, nullptr, 'v'},
                                       {"help", no_argument, nullptr, 'h'},
                                       {nullptr, 0, nullptr, 0}};
@@ -54,6 +57,7 @@ int main(int argc, char** argv) {
           break;
         }
         case kStats: stats = true; break;
+        case kKeep: o.keep = static_cast<unsigned>(ck::parse_number("--keep", optarg, 1, 1000000)); break;
         case 'v': ck::log::verbosity++; break;
         case 'h': fputs(kHelp, stdout); return 0;
         default: ck::usage_error("bad option");

@@ -4,13 +4,15 @@
 #include <string>
 
 #include "cli_common.hpp"
+#include "namespaces.hpp"
 #include "restore.hpp"
 
 namespace {
 
 const char kHelp[] =
     "usage: ckrestore -D DIR [options]\n"
-    "Restore the process checkpointed in DIR. Without -d, wait for it and exit with its status.\n"
+    "Restore the process checkpointed in DIR. Without -d, wait for it, pass on the signals\n"
+    "TERM, INT, HUP, QUIT, USR1, USR2 and CONT, and exit with its status.\n"
     "\n"
     "  -D, --dir DIR         image directory\n"
     "  -d, --detach          print the PID and return once the process runs\n"
@@ -64,6 +66,7 @@ int main(int argc, char** argv) {
       printf("%d\n", r.pid);
       return 0;
     }
-    return ck::wait_restored(r.pid);
+    // Like the program's parent would: signals sent to ckrestore (SLURM's, a user's) reach it.
+    return ck::ns::forward_and_wait(r.pid);
   });
 }

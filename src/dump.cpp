@@ -7,10 +7,12 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
+#include <map>
 #include <thread>
 
 #include "arch.hpp"
@@ -20,6 +22,7 @@
 #include "error.hpp"
 #include "image_dir.hpp"
 #include "log.hpp"
+#include "namespaces.hpp"
 #include "page_pipeline.hpp"
 #include "proc_parse.hpp"
 #include "ptrace_seize.hpp"
@@ -184,6 +187,65 @@ std::vector<SeizedProcess> seize_tree(pid_t root) {
   return tree;
 }
 
+size_t ns_depth(pid_t pid) {
+  const std::string path = "/proc/" + std::to_string(pid) + "/status";
+  return std::max<size_t>(1, proc::parse_status(proc::read_file(path), path).nspid.size());
+}
+
+// The process to dump for `pid`: itself, or for a program under ckrun (or ckrun itself) the
+// init of ckrun's namespaces, so that the whole namespace is checkpointed.
+pid_t resolve_root(pid_t pid, bool& own_namespaces) {
+  own_namespaces = false;
+  const size_t ours = ns_depth(getpid());
+  auto text = proc::read_file_if_exists("/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) + "/children");
+  if (text)
+    for (pid_t c : proc::parse_children(*text))
+      if (ns_depth(c) > ns_depth(pid) && ns::inner_pid(c) == 1) {
+        own_namespaces = true;
+        return c;  // pid is ckrun, c the init it made
+      }
+  pid_t cur = pid;
+  while (ns_depth(cur) > ours) {
+    if (ns::inner_pid(cur) == 1) {
+      own_namespaces = true;
+      return cur;
+    }
+    const std::string path = "/proc/" + std::to_string(cur) + "/stat";
+    cur = proc::parse_stat(proc::read_file(path), path).ppid;
+  }
+  return pid;
+}
+
+// In an image of ckrun's namespaces every PID is the one inside them: that is what the
+// programs know and what ckrestore recreates.
+void use_inner_pids(img::Tree& tree, const std::vector<SeizedProcess>& seized) {
+  std::map<int32_t, int32_t> inner;  // outer pid -> pid inside
+  std::vector<proc::Status> st;
+  for (const auto& sp : seized) {
+    const std::string path = "/proc/" + std::to_string(sp.pid) + "/status";
+    st.push_back(proc::parse_status(proc::read_file(path), path));
+    inner[sp.pid] = st.back().nspid.empty() ? sp.pid : st.back().nspid.back();
+  }
+  auto last_or_zero = [](const std::vector<pid_t>& v) { return v.empty() ? 0 : v.back(); };
+  for (size_t i = 0; i < seized.size(); i++) {
+    img::Process& p = tree.processes[i];
+    p.pid = inner[seized[i].pid];
+    p.ppid = inner.count(p.ppid) ? inner[p.ppid] : 0;
+    p.pgid = last_or_zero(st[i].nspgid);
+    p.sid = last_or_zero(st[i].nssid);
+    for (auto& t : p.threads) {
+      const std::string path = "/proc/" + std::to_string(seized[i].pid) + "/task/" + std::to_string(t.tid) + "/status";
+      auto ts = proc::parse_status(proc::read_file(path), path);
+      t.tid = ts.nspid.empty() ? t.tid : ts.nspid.back();
+    }
+  }
+  const std::string base = "/proc/" + std::to_string(seized[0].pid);
+  tree.root_pid = tree.processes[0].pid;
+  tree.own_namespaces = true;
+  tree.uid_map = ns::normalize_id_map(proc::read_file(base + "/uid_map"));
+  tree.gid_map = ns::normalize_id_map(proc::read_file(base + "/gid_map"));
+}
+
 // Reads everything of one stopped process but its pages.
 void collect_process(SeizedProcess& sp, FileTable& files, img::Process& p) {
   const pid_t pid = sp.pid;
@@ -211,10 +273,12 @@ void collect_process(SeizedProcess& sp, FileTable& files, img::Process& p) {
 DumpReport dump(const DumpOptions& opts) {
   auto t0 = Clock::now();
   DumpReport rep;
-  const pid_t root = opts.pid;
-  return with_context("dump pid " + std::to_string(root), [&]() -> DumpReport {
-    check_task_supported(root);
-    img::ImageWriter writer(opts.dir);  // fails early (and harmlessly) on a bad directory
+  return with_context("dump pid " + std::to_string(opts.pid), [&]() -> DumpReport {
+    check_task_supported(opts.pid);
+    bool own_namespaces = false;
+    const pid_t root = resolve_root(opts.pid, own_namespaces);
+    if (root != opts.pid) CK_LOG(1, "pid %d runs under ckrun: dumping its namespace from pid %d", opts.pid, root);
+    img::ImageWriter writer(opts.dir, opts.keep);  // fails early (and harmlessly) on a bad directory
     img::Tree tree;
     tree.root_pid = root;
     img::Manifest manifest;
@@ -234,6 +298,7 @@ DumpReport dump(const DumpOptions& opts) {
       fds.push_back({seized[i].pid, &p.fds});
     }
     link_fds(fds, tree.pipes);
+    if (own_namespaces) use_inner_pids(tree, seized);
     const SeizedProcess& first = seized[0];
     fill_manifest(manifest, tree, first.pid, first.as.vdso_start, first.as.vdso_end);
 
@@ -274,8 +339,12 @@ DumpReport dump(const DumpOptions& opts) {
       // The whole tree goes at once: no process may see another die and react.
       for (auto& sp : seized)
         if (!sp.zombie) ::kill(sp.pid, SIGKILL);
+      // Reaped in any order: an init of a PID namespace finishes dying only once its traced
+      // children are reaped, and their exits come to us, the tracer.
       for (auto& sp : seized)
-        for (auto& t : sp.threads) t.release_killed();
+        for (auto& t : sp.threads) t.forget();
+      while (waitpid(-1, nullptr, __WALL) > 0 || errno == EINTR) {
+      }
       rep.frozen_seconds = since(frozen_at);
       wait_gone(root);
     }

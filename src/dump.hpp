@@ -14,6 +14,7 @@ struct DumpOptions {
   int level = 1;          // zstd level, 0 = raw
   unsigned threads = 0;   // 0 = all CPUs
   bool progress = false;
+  unsigned keep = 2;      // checkpoint versions kept in DIR.d (--keep)
 };
 
 struct DumpReport {

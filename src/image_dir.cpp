@@ -4,6 +4,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <xxhash.h>
@@ -15,6 +16,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <memory>
 #include <optional>
 #include <set>
@@ -279,15 +281,6 @@ const ManifestEntry* find_entry(const Manifest& m, const std::string& name) {
   return nullptr;
 }
 
-void check_dir_exists(const std::string& dir) {
-  struct stat st {};
-  if (::stat(dir.c_str(), &st) != 0) {
-    if (errno == ENOENT || errno == ENOTDIR) bad_image(dir, "no such checkpoint directory");
-    throw_errno("stat " + dir);
-  }
-  if (!S_ISDIR(st.st_mode)) bad_image(dir, "not a directory");
-}
-
 // ---- removing directories ------------------------------------------------------------------
 
 // Removes the regular files named *.ck in `path`, then the directory. Used for the previous
@@ -339,11 +332,93 @@ bool is_empty_dir(const std::string& dir) {
 
 std::atomic<unsigned> g_staging_counter{0};
 
+struct DirCloser {
+  void operator()(DIR* d) const { ::closedir(d); }
+};
+using UniqueDir = std::unique_ptr<DIR, DirCloser>;
+
+void step(const char* name) {
+  if (testing::commit_hook) testing::commit_hook(name);
+}
+
+// readlink(2) of any length; nullopt if `path` is not a symbolic link (or gone).
+std::optional<std::string> read_link(const std::string& path) {
+  std::string buf(256, '\0');
+  for (;;) {
+    ssize_t n = ::readlink(path.c_str(), buf.data(), buf.size());
+    if (n < 0) return std::nullopt;
+    if (static_cast<size_t>(n) < buf.size()) {
+      buf.resize(static_cast<size_t>(n));
+      return buf;
+    }
+    buf.resize(buf.size() * 2);
+  }
+}
+
+// ---- versions ----------------------------------------------------------------------------
+
+// "<seq>-..." -> seq. Anything else in DIR.d (dot names, what a user put there) is no version:
+// never counted, never removed.
+std::optional<uint64_t> version_seq(const std::string& name) {
+  size_t i = 0;
+  while (i < name.size() && name[i] >= '0' && name[i] <= '9') ++i;
+  if (i == 0 || i > 18 || i >= name.size() || name[i] != '-') return std::nullopt;
+  return std::stoull(name.substr(0, i));
+}
+
+std::string version_name(uint64_t seq, time_t when) {
+  struct tm tm {};
+  ::gmtime_r(&when, &tm);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%06llu-%04d%02d%02dT%02d%02d%02dZ", static_cast<unsigned long long>(seq),
+                tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+  return buf;
+}
+
+struct Version {
+  uint64_t seq;
+  std::string name;
+};
+
+// The version directories in `versions`, newest (highest seq) first; empty if it is missing.
+std::vector<Version> list_versions(const std::string& versions) {
+  std::vector<Version> out;
+  DIR* d = ::opendir(versions.c_str());
+  if (!d) {
+    if (errno == ENOENT) return out;
+    throw_errno("open " + versions);
+  }
+  UniqueDir guard(d);
+  while (dirent* ent = ::readdir(d)) {
+    std::string name = ent->d_name;
+    auto seq = version_seq(name);
+    struct stat st {};
+    if (!seq || ::fstatat(::dirfd(d), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(st.st_mode)) continue;
+    out.push_back(Version{*seq, name});
+  }
+  std::sort(out.begin(), out.end(), [](const Version& a, const Version& b) { return a.seq > b.seq; });
+  return out;
+}
+
+// ".<name>.tmp-<pid>-..." / ".<name>.lnk-<pid>-..." -> pid, for leftovers of a killed ck.
+std::optional<pid_t> leftover_pid(const std::string& entry, const std::string& prefix) {
+  if (entry.rfind(prefix, 0) != 0) return std::nullopt;
+  size_t i = prefix.size(), j = i;
+  while (j < entry.size() && entry[j] >= '0' && entry[j] <= '9') ++j;
+  if (j == i || j - i > 9 || j >= entry.size() || entry[j] != '-') return std::nullopt;
+  return static_cast<pid_t>(std::stol(entry.substr(i, j - i)));
+}
+
+// Only a process that is certainly gone (ESRCH) leaves leftovers; EPERM means it runs.
+bool process_gone(pid_t pid) { return pid > 0 && ::kill(pid, 0) != 0 && errno == ESRCH; }
+
+
 }  // namespace
 
 // ---- ImageWriter ---------------------------------------------------------------------------
 
-ImageWriter::ImageWriter(std::string dir) {
+ImageWriter::ImageWriter(std::string dir, unsigned keep) {
+  set_keep(keep);
   dir = without_trailing_slashes(std::move(dir));
   if (dir.empty() || dir == "/") throw Error("invalid checkpoint directory \"" + dir + "\"", ExitCode::usage);
   dir_ = dir;
@@ -352,6 +427,8 @@ ImageWriter::ImageWriter(std::string dir) {
   parent_ = slash == std::string::npos ? "." : slash == 0 ? "/" : dir_.substr(0, slash);
   if (name == "." || name == "..")
     throw Error("invalid checkpoint directory \"" + dir_ + "\": name it, not . or ..", ExitCode::usage);
+  name_ = name;
+  versions_ = dir_ + ".d";
 
   struct stat st {};
   if (::stat(parent_.c_str(), &st) != 0) {
@@ -359,6 +436,7 @@ ImageWriter::ImageWriter(std::string dir) {
     throw_errno("stat " + parent_);
   }
   if (!S_ISDIR(st.st_mode)) throw Error(parent_ + ": parent of " + dir_ + " is not a directory");
+  remove_stale_leftovers();
 
   std::string base = (parent_ == "/" ? "" : parent_) + "/." + name + ".tmp-" + std::to_string(::getpid()) + "-";
   for (;;) {
@@ -384,15 +462,53 @@ ImageWriter::~ImageWriter() {
   if (!committed_) remove_staging();
 }
 
+void ImageWriter::set_keep(unsigned keep) {
+  if (keep == 0) throw Error("--keep: at least the new checkpoint must be kept (1 or more)", ExitCode::usage);
+  keep_ = keep;
+}
+
+// Removes what this writer made: its files, then the directory that holds them, wherever commit
+// got it to (staging name or DIR.d/<version>); staging_fd_ follows the directory across the rename.
 void ImageWriter::remove_staging() noexcept {
-  if (staging_.empty()) return;
+  const std::string& path = !version_.empty() ? version_ : staging_;
+  if (path.empty()) return;
   if (staging_fd_) {
     for (const std::string& name : created_) ::unlinkat(staging_fd_.get(), name.c_str(), 0);
     staging_fd_.reset();
   }
-  if (::rmdir(staging_.c_str()) != 0 && errno != ENOENT)
-    log::warn("cannot remove staging directory " + staging_ + ": " + std::strerror(errno));
+  if (::rmdir(path.c_str()) != 0 && errno != ENOENT)
+    log::warn("cannot remove staging directory " + path + ": " + std::strerror(errno));
   created_.clear();
+}
+
+// A ck killed mid-dump (SLURM's SIGKILL at the wall time) cannot clean up; the next dump to the
+// same DIR does it for processes that are certainly gone. Only *.ck files, staging directories
+// and our temporary links are touched (remove_checkpoint_dir), so a mistake costs at most an
+// unfinished image, never a version or anything of the user's.
+void ImageWriter::remove_stale_leftovers() noexcept {
+  DIR* d = ::opendir(parent_.c_str());
+  if (!d) return;
+  UniqueDir guard(d);
+  const std::string tmp_prefix = "." + name_ + ".tmp-", lnk_prefix = "." + name_ + ".lnk-";
+  std::vector<std::string> dirs, links;
+  while (dirent* ent = ::readdir(d)) {
+    std::string entry = ent->d_name;
+    auto tmp_pid = leftover_pid(entry, tmp_prefix);
+    auto lnk_pid = leftover_pid(entry, lnk_prefix);
+    pid_t pid = tmp_pid ? *tmp_pid : lnk_pid ? *lnk_pid : 0;
+    if (pid == 0 || pid == ::getpid() || !process_gone(pid)) continue;
+    struct stat st {};
+    if (::fstatat(::dirfd(d), entry.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+    // A directory under a .lnk- name is a previous checkpoint swapped out of DIR whose move into
+    // DIR.d did not happen: it is kept.
+    if (tmp_pid && S_ISDIR(st.st_mode)) dirs.push_back(entry);
+    if (lnk_pid && S_ISLNK(st.st_mode)) links.push_back(entry);
+  }
+  for (const std::string& e : dirs) {
+    log::warn("removing " + parent_ + "/" + e + ", left by a ck process that ended during a dump");
+    remove_checkpoint_dir(parent_ + "/" + e);
+  }
+  for (const std::string& e : links) ::unlinkat(::dirfd(d), e.c_str(), 0);
 }
 
 UniqueFd ImageWriter::create_file(const std::string& name) {
@@ -530,11 +646,19 @@ void ImageWriter::commit(Manifest manifest) {
     if (!committed_) {
       remove_staging();
       staging_.clear();
+      version_.clear();
+      // Only if it is empty: the DIR.d made by this commit, when nothing else went there.
+      if (made_versions_dir_) ::rmdir(versions_.c_str());
     }
     throw;
   }
+  // The switch must be on disk before any older version goes: after a crash the link could
+  // otherwise come back pointing at a version pruned meanwhile. If this fails the caller
+  // treats the dump as failed (the target runs on) although DIR already names the new image.
   UniqueFd parent = open_dir(parent_);
   sync_fd(parent.get(), parent_);
+  prune_versions();
+  step("pruned");
 }
 
 void ImageWriter::stage_and_switch(Manifest manifest) {
@@ -555,55 +679,206 @@ void ImageWriter::stage_and_switch(Manifest manifest) {
     if (back.entries.size() != entries_.size()) throw Error("manifest lists a different number of files");
     for (const ManifestEntry& e : back.entries) check_entry(staging_, e, true, nullptr);
   });
-
+  step("verified");
   switch_into_place();
 }
 
-// Makes dir_ the new checkpoint in one rename. committed_ is set the moment the new image is
-// at dir_: from then on staging_ either does not exist or holds the previous checkpoint.
-void ImageWriter::switch_into_place() {
+namespace {
+
+// What is at DIR when a commit is about to replace it.
+enum class AtDir { nothing, our_link, plain_checkpoint, empty_dir };
+
+// Refuses, before anything moves, to replace what is not ours: a user's file or directory, or
+// a link somewhere else (ck never writes through a link it did not make).
+AtDir classify(const std::string& dir, const std::string& name) {
   struct stat st {};
-  if (::lstat(dir_.c_str(), &st) != 0) {
-    if (errno != ENOENT) throw_errno("stat " + dir_);
-    // NOREPLACE: something that appeared at dir_ meanwhile is never overwritten.
-    if (::renameat2(AT_FDCWD, staging_.c_str(), AT_FDCWD, dir_.c_str(), RENAME_NOREPLACE) != 0)
-      throw_errno("rename " + staging_ + " to " + dir_);
-    committed_ = true;
-    return;
+  if (::lstat(dir.c_str(), &st) != 0) {
+    if (errno == ENOENT) return AtDir::nothing;
+    throw_errno("stat " + dir);
+  }
+  if (S_ISLNK(st.st_mode)) {
+    auto target = read_link(dir);
+    std::string prefix = name + ".d/";
+    if (target && target->rfind(prefix, 0) == 0 && valid_name(target->substr(prefix.size())))
+      return AtDir::our_link;
+    throw Error(dir + ": exists and is a symbolic link to " + (target ? *target : "?") +
+                ", not one ck made; refusing to replace it");
   }
   if (!S_ISDIR(st.st_mode))
-    throw Error(dir_ + ": exists and is not a ck checkpoint (not a directory); refusing to replace it");
-  if (is_checkpoint_dir(dir_)) {
-    if (::renameat2(AT_FDCWD, staging_.c_str(), AT_FDCWD, dir_.c_str(), RENAME_EXCHANGE) == 0) {
-      committed_ = true;
-      remove_checkpoint_dir(staging_);  // the previous checkpoint, now at the staging name
-      return;
-    }
-    if (errno != EINVAL && errno != ENOSYS) throw_errno("exchange " + staging_ + " with " + dir_);
-    // File systems without RENAME_EXCHANGE: two renames, the old checkpoint aside first.
-    std::string aside = staging_ + ".old";
-    if (::rename(dir_.c_str(), aside.c_str()) != 0) throw_errno("rename " + dir_ + " to " + aside);
-    if (::rename(staging_.c_str(), dir_.c_str()) != 0) {
-      int err = errno;
-      ::rename(aside.c_str(), dir_.c_str());
-      throw_errno("rename " + staging_ + " to " + dir_, err);
-    }
-    committed_ = true;
-    remove_checkpoint_dir(aside);
-    return;
+    throw Error(dir + ": exists and is not a ck checkpoint (not a directory); refusing to replace it");
+  if (is_checkpoint_dir(dir)) return AtDir::plain_checkpoint;
+  if (is_empty_dir(dir)) return AtDir::empty_dir;
+  throw Error(dir + ": exists and is not a ck checkpoint (no " + kManifestName + "); refusing to replace it");
+}
+
+// The time a plain (pre-versions) checkpoint was made, for its version name.
+time_t checkpoint_time(const std::string& dir) {
+  struct stat st {};
+  if (::stat((dir + "/" + kManifestName).c_str(), &st) != 0) return ::time(nullptr);
+  return st.st_mtime;
+}
+
+}  // namespace
+
+// DIR.d/<version> gets the verified image, then a new link replaces DIR in one rename(2).
+// committed_ is set the moment DIR names the new version; before that every failure undoes
+// what this function did (commit() removes the version), so DIR and DIR.d are as they were.
+void ImageWriter::switch_into_place() {
+  const AtDir at = classify(dir_, name_);
+
+  if (::mkdir(versions_.c_str(), 0700) == 0) {
+    made_versions_dir_ = true;
+    UniqueFd parent = open_dir(parent_);
+    sync_fd(parent.get(), parent_);
+  } else if (errno != EEXIST) {
+    throw_errno("create " + versions_);
   }
-  if (!is_empty_dir(dir_))
-    throw Error(dir_ + ": exists and is not a ck checkpoint (no " + kManifestName + "); refusing to replace it");
-  // rename(2) replaces an empty directory atomically, and fails if it got filled meanwhile.
-  if (::rename(staging_.c_str(), dir_.c_str()) != 0) throw_errno("rename " + staging_ + " to " + dir_);
+  struct stat st {};
+  if (::lstat(versions_.c_str(), &st) != 0) throw_errno("stat " + versions_);
+  if (!S_ISDIR(st.st_mode)) throw Error(versions_ + ": exists and is not a directory; refusing to use it");
+
+  const std::vector<Version> existing = list_versions(versions_);
+  uint64_t seq = existing.empty() ? 1 : existing.front().seq + 1;
+  // The plain checkpoint now at DIR becomes the version just before the new one.
+  std::string legacy;
+  if (at == AtDir::plain_checkpoint) legacy = version_name(seq++, checkpoint_time(dir_));
+  const time_t now = ::time(nullptr);
+  std::string vname;
+  for (;;) {
+    vname = version_name(seq, now);
+    std::string path = versions_ + "/" + vname;
+    // NOREPLACE: another ck writing to the same DIR may have taken this seq meanwhile.
+    if (::renameat2(AT_FDCWD, staging_.c_str(), AT_FDCWD, path.c_str(), RENAME_NOREPLACE) == 0) {
+      version_ = path;
+      break;
+    }
+    if (errno != EEXIST && errno != ENOTEMPTY) throw_errno("rename " + staging_ + " to " + path);
+    ++seq;
+  }
+  {
+    UniqueFd versions = open_dir(versions_);
+    sync_fd(versions.get(), versions_);
+  }
+  step("placed");
+
+  const std::string target = name_ + ".d/" + vname;
+  const std::string link_base = (parent_ == "/" ? "" : parent_) + "/." + name_ + ".lnk-" + std::to_string(::getpid()) + "-";
+  std::string link;
+  for (;;) {
+    link = link_base + std::to_string(g_staging_counter++);
+    if (::symlink(target.c_str(), link.c_str()) == 0) break;
+    if (errno != EEXIST) throw_errno("create link " + link);
+  }
+  struct LinkGuard {
+    const std::string& path;
+    bool armed = true;
+    ~LinkGuard() {
+      if (armed) ::unlink(path.c_str());
+    }
+  } link_guard{link};
+  step("linked");
+
+  switch (at) {
+    case AtDir::nothing:
+      // NOREPLACE: something that appeared at DIR meanwhile is never overwritten.
+      if (::renameat2(AT_FDCWD, link.c_str(), AT_FDCWD, dir_.c_str(), RENAME_NOREPLACE) != 0)
+        throw_errno("rename " + link + " to " + dir_);
+      break;
+    case AtDir::our_link:
+      // A link over a link; should DIR have become a directory meanwhile, rename fails (EISDIR).
+      // (A regular file put there since classify() would be replaced: a window of microseconds
+      // that only a user racing their own dump can hit.)
+      if (::rename(link.c_str(), dir_.c_str()) != 0) throw_errno("rename " + link + " to " + dir_);
+      break;
+    case AtDir::plain_checkpoint:
+    case AtDir::empty_dir: {
+      // rename(2) cannot put a link over a directory; RENAME_EXCHANGE swaps them in one step,
+      // and the old directory lands at the link's temporary name.
+      const std::string old_dir = at == AtDir::plain_checkpoint ? versions_ + "/" + legacy : std::string();
+      if (::renameat2(AT_FDCWD, link.c_str(), AT_FDCWD, dir_.c_str(), RENAME_EXCHANGE) == 0) {
+        committed_ = true;
+        link_guard.armed = false;
+        if (at == AtDir::empty_dir) {
+          if (::rmdir(link.c_str()) != 0) log::warn("cannot remove " + link + ": " + std::strerror(errno));
+        } else if (::renameat2(AT_FDCWD, link.c_str(), AT_FDCWD, old_dir.c_str(), RENAME_NOREPLACE) != 0) {
+          log::warn("previous checkpoint left at " + link + ": cannot move it to " + old_dir + ": " + std::strerror(errno));
+        }
+        break;
+      }
+      if (errno != EINVAL && errno != ENOSYS) throw_errno("exchange " + link + " with " + dir_);
+      // File systems without RENAME_EXCHANGE: the old directory goes first, so for a moment
+      // DIR is missing (never wrong); a failure puts it back.
+      if (at == AtDir::empty_dir) {
+        if (::rmdir(dir_.c_str()) != 0) throw_errno("remove empty directory " + dir_);
+      } else if (::rename(dir_.c_str(), old_dir.c_str()) != 0) {
+        throw_errno("rename " + dir_ + " to " + old_dir);
+      }
+      if (::renameat2(AT_FDCWD, link.c_str(), AT_FDCWD, dir_.c_str(), RENAME_NOREPLACE) != 0) {
+        int err = errno;
+        if (at == AtDir::plain_checkpoint) ::rename(old_dir.c_str(), dir_.c_str());
+        else ::mkdir(dir_.c_str(), 0700);
+        throw_errno("rename " + link + " to " + dir_, err);
+      }
+      break;
+    }
+  }
   committed_ = true;
+  link_guard.armed = false;
+  step("switched");
+}
+
+// Keeps the newest keep_ versions and, whatever its age, the one DIR names now (read again:
+// another ck may have switched it meanwhile). Failures only warn: the checkpoint is committed.
+void ImageWriter::prune_versions() noexcept {
+  try {
+    std::string current;
+    if (auto target = read_link(dir_); target && target->rfind(name_ + ".d/", 0) == 0)
+      current = target->substr(name_.size() + 3);
+    std::vector<Version> versions = list_versions(versions_);
+    for (size_t i = keep_; i < versions.size(); ++i) {
+      if (versions[i].name == current) continue;
+      CK_LOG(1, "removing old checkpoint version %s/%s", versions_.c_str(), versions[i].name.c_str());
+      remove_checkpoint_dir(versions_ + "/" + versions[i].name);
+    }
+  } catch (const std::exception& e) {
+    log::warn(std::string("cannot remove old checkpoint versions: ") + e.what());
+  }
 }
 
 // ---- loading -------------------------------------------------------------------------------
 
-LoadedImage load_image(const std::string& dir_arg, bool check_data) {
+std::string resolve_image_dir(const std::string& dir_arg) {
   const std::string dir = without_trailing_slashes(dir_arg);
-  check_dir_exists(dir);
+  std::string path = dir;
+  // Only the last component is followed here: it is the one ckdump switches. A link further
+  // up the path is the user's and does not change under a restore.
+  for (int depth = 0;; ++depth) {
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) != 0) {
+      if (errno != ENOENT && errno != ENOTDIR) throw_errno("stat " + path);
+      if (depth == 0) bad_image(dir, "no such checkpoint directory");
+      bad_image(dir, "link to " + path + ", which does not exist");
+    }
+    if (!S_ISLNK(st.st_mode)) {
+      if (!S_ISDIR(st.st_mode)) bad_image(path, "not a directory");
+      return path;
+    }
+    if (depth == 40) bad_image(dir, "too many levels of symbolic links");
+    auto target = read_link(path);
+    if (!target || target->empty()) bad_image(path, "cannot read the link");
+    size_t slash = path.rfind('/');
+    if ((*target)[0] == '/' || slash == std::string::npos)
+      path = *target;
+    else
+      path = path.substr(0, slash + 1) + *target;
+    path = without_trailing_slashes(path);
+  }
+}
+
+LoadedImage load_image(const std::string& dir_arg, bool check_data) {
+  // Resolved once: everything of this load, and of a restore from img.dir, comes from one
+  // version even if a ckdump switches the link meanwhile.
+  const std::string dir = resolve_image_dir(dir_arg);
   LoadedImage img;
   img.dir = dir;
   img.manifest = read_manifest(dir);
@@ -728,8 +1003,8 @@ void verify_pages(const LoadedImage& img, const Process& p, ZSTD_DCtx* dctx) {
 }  // namespace
 
 VerifySummary verify_image(const std::string& dir_arg) {
-  const std::string dir = without_trailing_slashes(dir_arg);
-  LoadedImage img = load_image(dir, true);
+  LoadedImage img = load_image(dir_arg, true);
+  const std::string& dir = img.dir;
   std::unique_ptr<ZSTD_DCtx, decltype(&ZSTD_freeDCtx)> dctx(ZSTD_createDCtx(), ZSTD_freeDCtx);
   if (!dctx) throw Error("out of memory");
 
@@ -756,5 +1031,9 @@ VerifySummary verify_image(const std::string& dir_arg) {
   for (const ManifestEntry& e : img.manifest.entries) sum.bytes += e.size;
   return sum;
 }
+
+namespace testing {
+void (*commit_hook)(const char* step) = nullptr;
+}  // namespace testing
 
 }  // namespace ck::img

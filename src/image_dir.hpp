@@ -1,7 +1,27 @@
 // The image directory: staging, checksums, the atomic switch to a complete checkpoint, and
 // loading with full verification.
 //
-// Layout of DIR:
+// Versions. `ckdump -D DIR` keeps the last few checkpoints, so that a damaged or unlucky newest
+// one never leaves a user with nothing:
+//   DIR                      symlink -> "<name>.d/<version>", relative, so that DIR and DIR.d
+//                            can be moved or copied together (cp -a, rsync -a)
+//   DIR.d/<version>/         one complete image each (layout below); <version> is
+//                            "<seq>-<UTC time>", e.g. "000042-20250301T120000Z". seq grows by
+//                            one per checkpoint and alone decides which version is newer; the
+//                            time is for people.
+//   .<name>.tmp-<pid>-<n>/   beside DIR: the staging directory while a dump runs
+//   .<name>.lnk-<pid>-<n>    beside DIR: the new link, for the moment before it replaces DIR
+// A commit writes and verifies the staging directory, renames it to DIR.d/<version>, then makes
+// a new link and renames it over DIR: readers see the old version or the new one, never a mix
+// and never nothing. Only then are versions beyond the newest `keep` removed; the one DIR
+// points to at that moment never is. A version that was renamed into DIR.d but never linked (a
+// dump killed in between) is complete and verified, so it counts as a version like any other.
+// A plain image directory at DIR (made by ck before versions, or by hand) is swapped for the
+// link with RENAME_EXCHANGE and then becomes the version just before the new one. Readers
+// (load_image) accept DIR as the link, as any symlink to an image, or as a plain image
+// directory, and resolve a link once, so one restore reads all its files from one version.
+//
+// Layout of an image directory:
 //   manifest.ck        Manifest: format version, arch, kernel, CPU, and every other file's
 //                      size and XXH3-64 checksum.
 //   tree.ck            Tree: processes, threads, VMAs, fds, files, pipes, page indexes.
@@ -36,18 +56,28 @@ enum class FileKind : uint32_t { manifest = 1, tree = 2, pages = 3, file_content
 // Where the data of every image file starts (PageFrame::offset counts from the file start).
 constexpr size_t kFileHeaderSize = 32;
 
+// Checkpoint versions kept at DIR by default (ckdump --keep).
+constexpr unsigned kDefaultKeep = 2;
+
 // Writes an image into a private staging directory beside the final one; nothing is visible
 // at the final path until commit() has written, fsync'ed and verified everything.
 class ImageWriter {
  public:
   // Creates "<parent>/.<name>.tmp-<pid>-<n>" with mode 0700. Fails if the parent is missing.
-  explicit ImageWriter(std::string dir);
+  // Staging directories and links of earlier ck processes that no longer run (killed mid-dump)
+  // are removed first: they could hold gigabytes the new dump needs. `keep` (>= 1): versions
+  // left at DIR.d after a commit, the new one included.
+  explicit ImageWriter(std::string dir, unsigned keep = kDefaultKeep);
   ImageWriter(const ImageWriter&) = delete;
   ImageWriter& operator=(const ImageWriter&) = delete;
   ~ImageWriter();  // removes the staging directory unless commit() succeeded
 
   const std::string& final_path() const { return dir_; }
   const std::string& staging_path() const { return staging_; }
+  // DIR.d/<version> of the committed image; empty before commit() succeeded.
+  const std::string& version_path() const { return version_; }
+  void set_keep(unsigned keep);
+  unsigned keep() const { return keep_; }
 
   // A whole small file (mode 0600): header + payload.
   void write_file(const std::string& name, FileKind kind, std::string_view payload);
@@ -70,9 +100,12 @@ class ImageWriter {
   Stream open_stream(const std::string& name, FileKind kind);
 
   // Writes manifest.ck listing every file written, fsyncs the directory, re-reads and verifies
-  // every checksum, then makes `dir` name the new checkpoint in one atomic step
-  // (rename, or renameat2(RENAME_EXCHANGE) over a previous checkpoint, which is removed only
-  // after the switch).
+  // every checksum, renames it to DIR.d/<version>, then makes `dir` name the new checkpoint in
+  // one atomic step (a new link renamed over the old one, or exchanged with a plain image
+  // directory), fsyncs that, and only then removes versions beyond `keep` (problems there are
+  // warnings). A failure before the switch leaves DIR and every version as they were and removes
+  // what this writer made. If the fsync after the switch fails, commit() throws although DIR
+  // already names the new (complete, verified) image: the caller must treat the dump as failed.
   // manifest.format_version and manifest.entries are set here; the caller fills the rest.
   // Not thread-safe: one thread drives a writer and its streams; a Stream must be finished (or
   // destroyed) before the writer is destroyed.
@@ -84,10 +117,17 @@ class ImageWriter {
   void stage_and_switch(Manifest manifest);
   void switch_into_place();
   void remove_staging() noexcept;
+  void remove_stale_leftovers() noexcept;
+  void prune_versions() noexcept;
 
   std::string dir_;
+  std::string name_;      // last component of dir_
+  std::string versions_;  // dir_ + ".d"
+  std::string version_;   // versions_/<version> once the staging directory was renamed there
   std::string staging_;
+  unsigned keep_ = kDefaultKeep;
   bool committed_ = false;
+  bool made_versions_dir_ = false;
   std::vector<ManifestEntry> entries_;
   std::string parent_;
   UniqueFd staging_fd_;
@@ -97,10 +137,15 @@ class ImageWriter {
 
 // A loaded, verified image.
 struct LoadedImage {
-  std::string dir;
+  std::string dir;  // the image directory itself: DIR's link resolved (resolve_image_dir)
   Manifest manifest;
   Tree tree;
 };
+
+// DIR with symbolic links resolved (a relative link target counts from the link's directory):
+// the image directory a reader must use for every file of one load. DIR itself if it is not a
+// link. Throws Error(bad_image) for a missing directory or a dangling or looping link.
+std::string resolve_image_dir(const std::string& dir);
 
 // Reads DIR/manifest.ck and tree.ck and checks the format version, the checksum of every file
 // the manifest lists, and that no listed file is missing or truncated. Throws Error with
@@ -132,5 +177,13 @@ Tree decode_tree(std::string_view payload);
 
 // XXH3-64 of a buffer.
 uint64_t checksum(const void* data, size_t len);
+
+namespace testing {
+// Called by ImageWriter::commit() at each step: "verified" (staging complete), "placed" (renamed
+// to DIR.d/<version>), "linked" (new link made, DIR unchanged), "switched" (DIR names the new
+// version), "pruned". Tests throw or die there to prove every interruption is harmless.
+// Null in the ck commands.
+extern void (*commit_hook)(const char* step);
+}  // namespace testing
 
 }  // namespace ck::img

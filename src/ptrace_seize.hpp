@@ -60,8 +60,8 @@ class Seized {
   void release();
   // Sends SIGKILL and forgets the task.
   void kill();
-  // Forgets a task that was killed by other means.
-  void release_killed() { active_ = false; }
+  // The task was killed: nothing to put back (the caller reaps it).
+  void forget() { active_ = false; }
 
  private:
   explicit Seized(pid_t tid) : tid_(tid) {}

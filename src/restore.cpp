@@ -27,6 +27,7 @@
 #include "error.hpp"
 #include "image_dir.hpp"
 #include "log.hpp"
+#include "namespaces.hpp"
 #include "proc_parse.hpp"
 #include "ptrace_seize.hpp"
 #include "remote_syscall.hpp"
@@ -133,7 +134,7 @@ void check_files(const img::Tree& tree, const img::Process& p) {
   }
 }
 
-void check_creds(const img::Process& p, const std::string& dir) {
+void check_creds(const img::Process& p, const std::string& dir, bool own_ns) {
   const auto& c = p.creds;
   if (geteuid() == 0) {
     // An image is only as trustworthy as its owner: a user's image may not claim another
@@ -154,7 +155,8 @@ void check_creds(const img::Process& p, const std::string& dir) {
     throw Error("the image runs as uid " + std::to_string(c.uid) + " gid " + std::to_string(c.gid) +
                     "; you are uid " + std::to_string(r) + ": only root may restore another user's process",
                 ExitCode::permission);
-  if (c.cap_prm || c.cap_eff || c.cap_amb)
+  // Under ckrun, capabilities are those of the user's own namespace, which they may have.
+  if (!own_ns && (c.cap_prm || c.cap_eff || c.cap_amb))
     throw Error("the image's process had capabilities; only root may restore it", ExitCode::permission);
 }
 
@@ -168,6 +170,10 @@ struct RestoreContext {
   std::vector<PremapPlan> plans;  // per process index
   OfdPlan ofds;
   std::map<int32_t, size_t> index_of;  // pid -> process index
+  // The tree lives in new user/PID/mount namespaces (an image of a program under ckrun): its
+  // PIDs are those inside, and ckrestore knows each process by its PID outside.
+  bool own_ns = false;
+  std::map<int32_t, pid_t> outer_of;
   // ckrestore's own fds, at fixed numbers above every staging fd so no process has to move them.
   int err_fd() const { return ofds.internal_base; }      // write "code message" on failure
   int go_fd() const { return ofds.internal_base + 1; }   // root only: the tracer is ready
@@ -267,6 +273,7 @@ pid_t clone_with_pid(pid_t pid, int exit_signal) {
       char go = 0;
       if (read(ctx.go_fd(), &go, 1) != 1) _exit(1);  // ckrestore is gone
       close(ctx.go_fd());
+      if (ctx.own_ns) ns::mount_own_proc();
     }
     if (p.zombie) exit_like(p.exit_status);
     if (geteuid() == 0 && (p.creds.fsuid != 0 || p.creds.fsgid != 0)) {
@@ -340,7 +347,7 @@ void set_thread_state(RemoteSyscall& rs, uint64_t data, const img::Thread& t) {
 std::vector<Seized> finish_process(const RestoreContext& ctx, size_t index, Seized leader) {
   const img::Process& p = ctx.image->tree.processes[index];
   const PremapPlan& plan = ctx.plans[index];
-  const pid_t pid = p.pid;
+  const pid_t pid = leader.tid();  // as ckrestore sees it; p.pid is what the process itself sees
   const uint64_t data = plan.data_page;
   std::vector<Seized> threads;
   threads.reserve(p.threads.size());  // rs below holds a reference to threads[0]
@@ -390,7 +397,7 @@ std::vector<Seized> finish_process(const RestoreContext& ctx, size_t index, Seiz
     remote_write(pid, data + sizeof ca, &tid, sizeof tid);
     uint64_t got = rs.check("clone3 thread " + std::to_string(tid), SYS_clone3, data, sizeof ca);
     if (static_cast<pid_t>(got) != tid) throw Error("thread created as " + std::to_string(got) + ", not " + std::to_string(tid));
-    threads.push_back(Seized::adopt_new_task(tid));
+    threads.push_back(Seized::adopt_new_task(threads[0].last_new_task()));
   }
   for (size_t i = 0; i < p.threads.size(); i++) {
     RemoteSyscall trs(threads[i], plan.insn_page);
@@ -411,14 +418,14 @@ std::vector<Seized> finish_process(const RestoreContext& ctx, size_t index, Seiz
     int sig = 0;
     std::memcpy(&sig, si.raw.data(), sizeof sig);
     remote_write(pid, data, si.raw.data(), si.raw.size());
-    rs.check("rt_sigqueueinfo " + std::to_string(sig), SYS_rt_sigqueueinfo, pid, sig, data);
+    rs.check("rt_sigqueueinfo " + std::to_string(sig), SYS_rt_sigqueueinfo, p.pid, sig, data);
   }
   for (const auto& t : p.threads)
     for (const auto& si : t.pending) {
       int sig = 0;
       std::memcpy(&sig, si.raw.data(), sizeof sig);
       remote_write(pid, data, si.raw.data(), si.raw.size());
-      rs.check("rt_tgsigqueueinfo " + std::to_string(sig), SYS_rt_tgsigqueueinfo, pid, t.tid, sig, data);
+      rs.check("rt_tgsigqueueinfo " + std::to_string(sig), SYS_rt_tgsigqueueinfo, p.pid, t.tid, sig, data);
     }
 
   // Process groups: a group led by a process of the tree is joined now that all exist.
@@ -437,6 +444,20 @@ std::vector<Seized> finish_process(const RestoreContext& ctx, size_t index, Seiz
   if (p.dumpable == 0 || p.dumpable == 1) rs.check("prctl(PR_SET_DUMPABLE)", SYS_prctl, PR_SET_DUMPABLE, p.dumpable);
   rs.check("prctl(PR_SET_PDEATHSIG)", SYS_prctl, PR_SET_PDEATHSIG, p.pdeathsig);
   if (c.no_new_privs) rs.check("prctl(PR_SET_NO_NEW_PRIVS)", SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+  if (ctx.own_ns) {
+    // Processes forked inside the new user namespace hold every capability in it; the program
+    // had what the image says (usually none).
+    struct {
+      uint32_t version;
+      int pid;
+    } hdr{0x20080522 /* _LINUX_CAPABILITY_VERSION_3 */, 0};
+    uint32_t caps[6] = {static_cast<uint32_t>(c.cap_eff), static_cast<uint32_t>(c.cap_prm),
+                        static_cast<uint32_t>(c.cap_inh), static_cast<uint32_t>(c.cap_eff >> 32),
+                        static_cast<uint32_t>(c.cap_prm >> 32), static_cast<uint32_t>(c.cap_inh >> 32)};
+    remote_write(pid, data, &hdr, sizeof hdr);
+    remote_write(pid, data + 16, caps, sizeof caps);
+    rs.check("capset", SYS_capset, data, data + 16);
+  }
 
   // The last syscall removes the page it runs from: the leader is stopped at its exit and gets
   // its registers before it fetches another instruction; the other threads never run there.
@@ -471,10 +492,19 @@ void raise_fd_limit() {
 
 // Until every process of the tree has stopped itself, ready to be finished. Processes and
 // threads created meanwhile are auto-attached (PTRACE_O_TRACEFORK/CLONE) and let run.
-void wait_all_prepared(const RestoreContext& ctx) {
+void wait_all_prepared(RestoreContext& ctx) {
   std::set<pid_t> waiting;
   for (const auto& p : ctx.image->tree.processes)
     if (!p.zombie) waiting.insert(p.pid);
+  std::map<pid_t, pid_t> inner_of;  // outer -> inner, for the tasks seen so far
+  auto inner = [&](pid_t t) {
+    if (!ctx.own_ns) return t;
+    auto it = inner_of.find(t);
+    if (it != inner_of.end()) return it->second;
+    pid_t in = ns::inner_pid(t);
+    inner_of[t] = in;
+    return in;
+  };
   while (!waiting.empty()) {
     int status = 0;
     pid_t t = waitpid(-1, &status, __WALL);
@@ -483,22 +513,28 @@ void wait_all_prepared(const RestoreContext& ctx) {
       throw_errno("waitpid");
     }
     if (WIFEXITED(status) || WIFSIGNALED(status)) {
-      if (waiting.count(t)) throw Error("pid " + std::to_string(t) + " failed while being prepared");
+      auto it = inner_of.find(t);
+      pid_t id = ctx.own_ns ? (it == inner_of.end() ? -1 : it->second) : t;
+      if (waiting.count(id)) throw Error("pid " + std::to_string(id) + " failed while being prepared");
       continue;  // a recreated zombie, or a helper thread of a process
     }
     if (!WIFSTOPPED(status)) continue;
     int event = status >> 16, sig = WSTOPSIG(status);
-    if (event == 0 && sig == SIGSTOP && waiting.count(t)) {
-      waiting.erase(t);  // stays stopped
+    if (event == 0 && sig == SIGSTOP && waiting.count(inner(t))) {
+      waiting.erase(inner(t));  // stays stopped
+      ctx.outer_of[inner(t)] = t;
       continue;
     }
+    if (ctx.own_ns) inner(t);  // remember it while /proc still shows it
     int deliver = (event == 0 && sig != SIGSTOP && sig != SIGTRAP) ? sig : 0;
     ptrace(PTRACE_CONT, t, nullptr, deliver);
   }
 }
 
-void kill_tree(const img::Tree& tree) {
-  for (const auto& p : tree.processes) ::kill(p.pid, SIGKILL);
+void kill_tree(const RestoreContext& ctx, pid_t root) {
+  if (root > 0) ::kill(root, SIGKILL);  // with own namespaces, that ends them all
+  if (ctx.own_ns) return;
+  for (const auto& p : ctx.image->tree.processes) ::kill(p.pid, SIGKILL);
 }
 
 }  // namespace
@@ -509,21 +545,26 @@ RestoreResult restore(const RestoreOptions& opts) {
   img::LoadedImage image = img::load_image(opts.dir, true);
   const img::Tree& tree = image.tree;
   if (tree.processes.empty()) throw Error(opts.dir + ": image without processes", ExitCode::bad_image);
-  if (tree.own_namespaces)
-    throw Error(opts.dir + ": image of a program started by ckrun needs a newer ckrestore", ExitCode::unsupported);
   return with_context("restore pid " + std::to_string(tree.processes[0].pid), [&]() -> RestoreResult {
     check_machine(image);
     RestoreContext ctx;
     ctx.image = &image;
     ctx.opts = &opts;
+    ctx.own_ns = tree.own_namespaces;
+    if (ctx.own_ns && getuid() != 0 &&
+        (tree.uid_map != ns::own_id_map(getuid()) || tree.gid_map != ns::own_id_map(getgid())))
+      throw Error(opts.dir + ": the program ran under ckrun as uid map '" + tree.uid_map.substr(0, tree.uid_map.find('\n')) +
+                      "'; only that user (or root) may restore it",
+                  ExitCode::permission);
     for (size_t i = 0; i < tree.processes.size(); i++) {
       const auto& p = tree.processes[i];
       ctx.index_of[p.pid] = i;
       if (p.zombie) continue;
-      check_creds(p, opts.dir);
+      check_creds(p, opts.dir, ctx.own_ns);
       check_files(tree, p);
     }
     for (const auto& p : tree.processes) {
+      if (ctx.own_ns) break;  // new namespaces: every PID is free
       check_pid_free(p.pid);
       for (size_t i = 1; i < p.threads.size(); i++) check_pid_free(p.threads[i].tid);
     }
@@ -556,7 +597,7 @@ RestoreResult restore(const RestoreOptions& opts) {
     for (auto& f : fixed) fcntl(f.get(), F_SETFD, 0);
 
     fflush(nullptr);
-    pid_t root = clone_with_pid(tree.processes[0].pid, SIGCHLD);
+    pid_t root = ctx.own_ns ? ns::clone_into_new_namespaces() : clone_with_pid(tree.processes[0].pid, SIGCHLD);
     if (root == 0) child_main(ctx, 0);
     fixed.clear();
     go_r.reset();
@@ -568,6 +609,9 @@ RestoreResult restore(const RestoreOptions& opts) {
         if (ptrace(PTRACE_SEIZE, root, nullptr,
                    PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL | PTRACE_O_TRACEFORK | PTRACE_O_TRACECLONE) != 0)
           throw_errno("ptrace seize pid " + std::to_string(root));
+        if (ctx.own_ns)
+          ns::write_id_maps(root, getuid() == 0 ? tree.uid_map : ns::own_id_map(getuid()),
+                            getuid() == 0 ? tree.gid_map : ns::own_id_map(getgid()));
         char g = 1;
         if (write(go_w.get(), &g, 1) != 1) throw_errno("start pid " + std::to_string(root));
         go_w.reset();
@@ -576,12 +620,12 @@ RestoreResult restore(const RestoreOptions& opts) {
         for (size_t i = 0; i < tree.processes.size(); i++) {
           if (tree.processes[i].zombie) continue;
           with_context("pid " + std::to_string(tree.processes[i].pid), [&] {
-            finished.push_back(finish_process(ctx, i, Seized::attached_stopped(tree.processes[i].pid)));
+            finished.push_back(finish_process(ctx, i, Seized::attached_stopped(ctx.outer_of.at(tree.processes[i].pid))));
           });
         }
       } catch (const Error& e) {
         // Whatever a process had to say is in the pipe; none may outlive the failure.
-        kill_tree(tree);
+        kill_tree(ctx, root);
         std::string m = read_child_error(err_r.get());
         if (!m.empty()) {
           m = m.substr(0, m.find('\n'));
@@ -595,7 +639,7 @@ RestoreResult restore(const RestoreOptions& opts) {
       for (size_t i = 0; i < tree.processes.size(); i++)
         if (!tree.processes[i].zombie) hand_over(tree.processes[i], finished[k++]);
     } catch (...) {
-      kill_tree(tree);
+      kill_tree(ctx, root);
       // Traced threads stay zombies until we reap them, and the root only after them.
       for (;;) {
         pid_t r = waitpid(-1, nullptr, __WALL);
@@ -610,19 +654,6 @@ RestoreResult restore(const RestoreOptions& opts) {
     res.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
     return res;
   });
-}
-
-int wait_restored(pid_t pid) {
-  int status = 0;
-  for (;;) {
-    pid_t r = waitpid(pid, &status, 0);
-    if (r == pid) break;
-    if (r < 0 && errno == EINTR) continue;
-    throw_errno("waitpid " + std::to_string(pid));
-  }
-  if (WIFEXITED(status)) return WEXITSTATUS(status);
-  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
-  return 1;
 }
 
 }  // namespace ck

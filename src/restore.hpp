@@ -24,7 +24,4 @@ struct RestoreResult {
 // exists kills it. Returns once the process runs.
 RestoreResult restore(const RestoreOptions& opts);
 
-// Waits for the restored process (our child) and returns an exit status a shell would give.
-int wait_restored(pid_t pid);
-
 }  // namespace ck

@@ -17,7 +17,7 @@ echo "demo: count.py runs as pid $pid, writing to $work/out.txt"
 sleep 4.5
 echo "demo: ckdump -t $pid -D $work/ckpt   (output so far: $(tr '\n' ' ' <out.txt))"
 "$ck/ckdump" -t "$pid" -D ckpt -v
-echo "demo: the program is gone; image: $(du -sh ckpt | cut -f1) in $work/ckpt"
+echo "demo: the program is gone; image: $(du -shL ckpt | cut -f1) in $work/ckpt"
 "$ck/ckimage" verify ckpt
 sleep 2
 echo "demo: ckrestore -D $work/ckpt"

@@ -29,6 +29,9 @@ void set_gp_regs(pid_t tid, const std::vector<uint8_t>& gp);
 uint64_t get_ip(const std::vector<uint8_t>& gp);
 uint64_t get_sp(const std::vector<uint8_t>& gp);
 void set_ip(std::vector<uint8_t>& gp, uint64_t ip);
+// A register set of this architecture with every register 0, for tests and tools that build
+// images without a live task.
+std::vector<uint8_t> blank_gp_regs();
 
 // Name/value pairs for `ckimage show` (ip, sp, the syscall state, fs_base...).
 std::vector<std::pair<std::string, uint64_t>> regs_summary(const std::vector<uint8_t>& gp);
@@ -67,7 +70,6 @@ CpuFeatures host_cpu_features();
 uint64_t fp_features_used(const std::vector<uint8_t>& fp);
 // Names of the bits in `missing` ("avx512 (opmask, zmm)", "pkru"...), for error messages.
 std::string feature_names(uint64_t bits);
-
 
 // ---- ELF hardware capabilities (manifest cpu.hwcap/hwcap2) ------------------------------
 // aarch64 checks AT_HWCAP/AT_HWCAP2 here; on x86_64 the CPU features an image needs are its

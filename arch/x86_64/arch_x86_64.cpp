@@ -90,6 +90,8 @@ void set_ip(std::vector<uint8_t>& gp, uint64_t ip) {
   gp = to_blob(r);
 }
 
+std::vector<uint8_t> blank_gp_regs() { return to_blob(user_regs_struct{}); }
+
 std::vector<std::pair<std::string, uint64_t>> regs_summary(const std::vector<uint8_t>& gp) {
   if (gp.size() != sizeof(user_regs_struct)) return {};
   auto r = as_regs(gp);

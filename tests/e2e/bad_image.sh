@@ -8,7 +8,7 @@ pid=$TARGET
 wait_gone "$TARGET"
 pages=$(cd good && ls pages-*.ck)
 
-variant() { rm -rf "$1" && cp -a good "$1"; }
+variant() { rm -rf "$1" && cp -aL good "$1"; }
 variant truncated && truncate -s -4096 "truncated/$pages"
 variant flipped && printf '\x55' | dd of=flipped/manifest.ck bs=1 seek=40 conv=notrunc status=none
 variant future && printf '\x63' | dd of=future/manifest.ck bs=1 seek=8 conv=notrunc status=none

@@ -20,7 +20,7 @@ PIDS+=("$rootpid")
 expect_fail 5 "cannot trace pid $rootpid" as_user "$CKDUMP" -t "$rootpid" -D "$WORK/rootdump"
 as_user "$CKDUMP" -t "$TARGET" -D "$WORK/ckpt" 2>dump.log || { cat dump.log; fail "ckdump as $USER_NAME failed"; }
 wait_gone "$TARGET"
-[ "$(stat -c %a ckpt)" = 700 ] || fail "image directory is not 0700"
+[ "$(stat -L -c %a ckpt)" = 700 ] || fail "image directory is not 0700"
 for f in ckpt/*; do [ "$(stat -c %a "$f")" = 600 ] || fail "$f is not 0600"; done
 expect_fail 5 'CAP_CHECKPOINT_RESTORE' as_user "$CKRESTORE" -D "$WORK/ckpt"
 restore_detached ckpt

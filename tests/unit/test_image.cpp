@@ -8,8 +8,10 @@
 
 #include <fcntl.h>
 #include <sys/mount.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/user.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <xxhash.h>
 #include <zstd.h>
@@ -18,6 +20,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <random>
 #include <sstream>
 
@@ -589,8 +592,14 @@ BOOST_AUTO_TEST_CASE(encoding_is_little_endian_and_compact) {
   Tree t;
   t.root_pid = 0x01020304;
   std::string enc = encode_tree(t);
-  BOOST_TEST(enc == std::string("\x04\x03\x02\x01" "\0\0\0\0" "\0\0\0\0" "\0\0\0\0", 16));
+  // root_pid, own_namespaces, uid_map, gid_map, then the files, pipes and processes counts.
+  BOOST_TEST(enc == std::string("\x04\x03\x02\x01" "\0" "\0\0\0\0" "\0\0\0\0"
+                                "\0\0\0\0" "\0\0\0\0" "\0\0\0\0", 25));
 }
+
+// Payload offset of the files count: an empty tree ends with the files, pipes and processes
+// counts, whatever the fields before them.
+size_t files_count_offset() { return encode_tree(Tree{}).size() - 12; }
 
 BOOST_AUTO_TEST_CASE(every_truncation_throws) {
   std::string tree = encode_tree(make_full_tree());
@@ -628,19 +637,23 @@ BOOST_AUTO_TEST_CASE(string_length_past_end_names_the_file_offset) {
   Tree t;
   t.files = {File{}};
   std::string enc = encode_tree(t);
-  // root_pid(4) count(4) id(4) type(1): the path length is at payload offset 13.
-  put_u32(enc, 13, 0xffffffff);
-  BOOST_TEST(error_of([&] { decode_tree(enc); }) == "tree.ck offset 45: string length 4294967295 past end");
+  // files count(4) id(4) type(1), then the path length.
+  size_t at = files_count_offset() + 9;
+  put_u32(enc, at, 0xffffffff);
+  BOOST_TEST(error_of([&] { decode_tree(enc); }) ==
+             "tree.ck offset " + std::to_string(at + kFileHeaderSize) + ": string length 4294967295 past end");
 }
 
 BOOST_AUTO_TEST_CASE(absurd_count_is_refused_before_allocating) {
   Tree t;
   std::string enc = encode_tree(t);
-  put_u32(enc, 4, 0xffffffff);  // files count
-  BOOST_TEST(error_of([&] { decode_tree(enc); }) == "tree.ck offset 36: file count 4294967295 past end (8 bytes left)");
-  // A count that would fit bytes-wise but not element-wise: 8 bytes left cannot hold 2 processes.
-  put_u32(enc, 4, 0);
-  put_u32(enc, 12, 2);
+  size_t files_at = files_count_offset();
+  put_u32(enc, files_at, 0xffffffff);
+  BOOST_TEST(error_of([&] { decode_tree(enc); }) == "tree.ck offset " + std::to_string(files_at + kFileHeaderSize) +
+                                                        ": file count 4294967295 past end (8 bytes left)");
+  // A count that would fit bytes-wise but not element-wise: 4 bytes left cannot hold 2 processes.
+  put_u32(enc, files_at, 0);
+  put_u32(enc, files_at + 8, 2);
   BOOST_TEST(contains(error_of([&] { decode_tree(enc); }), "process count 2 past end"));
 }
 
@@ -755,7 +768,7 @@ BOOST_AUTO_TEST_CASE(writer_to_load_round_trip) {
   Tree t = write_image(dir);
   umask(old_umask);
 
-  BOOST_TEST(tmp.entries() == std::vector<std::string>{"ckpt"});
+  BOOST_TEST(tmp.entries() == (std::vector<std::string>{"ckpt", "ckpt.d"}));
   struct stat st {};
   BOOST_REQUIRE(stat(dir.c_str(), &st) == 0);
   BOOST_TEST((st.st_mode & 07777) == 0700u);
@@ -769,7 +782,8 @@ BOOST_AUTO_TEST_CASE(writer_to_load_round_trip) {
   BOOST_TEST(files == (std::vector<std::string>{"manifest.ck", "pages-412.ck", "tree.ck"}));
 
   LoadedImage img = load_image(dir);
-  BOOST_TEST(img.dir == dir);
+  BOOST_TEST(img.dir == resolve_image_dir(dir));
+  BOOST_TEST(img.dir.rfind(dir + ".d/000001-", 0) == 0, img.dir);
   BOOST_TEST(diff(t, img.tree) == "");
   BOOST_TEST(img.manifest.hostname == "testhost");
   BOOST_TEST(img.manifest.format_version == kFormatVersion);
@@ -829,7 +843,9 @@ BOOST_AUTO_TEST_CASE(damaged_page_data_is_found_only_when_checking_data) {
   std::string dir = tmp.path + "/ckpt";
   write_image(dir);
   flip_byte(dir + "/pages-412.ck", 100);
-  BOOST_TEST(error_of([&] { load_image(dir, true); }) == dir + "/pages-412.ck: checksum mismatch (file damaged)");
+  // Messages name the file in the version directory: the one that is damaged.
+  BOOST_TEST(error_of([&] { load_image(dir, true); }) ==
+             resolve_image_dir(dir) + "/pages-412.ck: checksum mismatch (file damaged)");
   BOOST_TEST(load_image(dir, false).tree.root_pid == 412);
 }
 
@@ -837,6 +853,7 @@ BOOST_AUTO_TEST_CASE(truncated_file_says_truncated) {
   TempDir tmp;
   std::string dir = tmp.path + "/ckpt";
   write_image(dir);
+  dir = resolve_image_dir(dir);
   std::string path = dir + "/pages-412.ck";
   size_t size = read_file(path).size();
   BOOST_REQUIRE(truncate(path.c_str(), 1000) == 0);
@@ -851,6 +868,7 @@ BOOST_AUTO_TEST_CASE(other_format_version_is_named) {
   TempDir tmp;
   std::string dir = tmp.path + "/ckpt";
   write_image(dir);
+  dir = resolve_image_dir(dir);
   std::string path = dir + "/manifest.ck";
   std::string man = read_file(path);
   put_u32(man, 8, 7);
@@ -871,6 +889,7 @@ BOOST_AUTO_TEST_CASE(missing_things_are_named) {
   std::string dir = tmp.path + "/ckpt";
   BOOST_TEST(error_of([&] { load_image(dir); }) == dir + ": no such checkpoint directory");
   write_image(dir);
+  dir = resolve_image_dir(dir);
   fs::remove(dir + "/tree.ck");
   BOOST_TEST(error_of([&] { load_image(dir); }) == dir + "/tree.ck: missing (listed in the manifest)");
   fs::remove(dir + "/manifest.ck");
@@ -888,7 +907,7 @@ BOOST_AUTO_TEST_CASE(load_never_writes) {
   load_image(dir);
   verify_image(dir);
   BOOST_TEST(before == read_file(dir + "/manifest.ck") + read_file(dir + "/tree.ck"));
-  BOOST_TEST(tmp.entries() == std::vector<std::string>{"ckpt"});
+  BOOST_TEST(tmp.entries() == (std::vector<std::string>{"ckpt", "ckpt.d"}));
   chmod(dir.c_str(), 0700);
 }
 
@@ -896,6 +915,7 @@ BOOST_AUTO_TEST_CASE(open_image_file_checks_the_header) {
   TempDir tmp;
   std::string dir = tmp.path + "/ckpt";
   write_image(dir);
+  dir = resolve_image_dir(dir);
   ck::UniqueFd fd = open_image_file(dir, "pages-412.ck", FileKind::pages);
   BOOST_TEST(lseek(fd.get(), 0, SEEK_CUR) == static_cast<off_t>(kFileHeaderSize));
   BOOST_TEST(error_of([&] { open_image_file(dir, "pages-412.ck", FileKind::tree); }) ==
@@ -909,21 +929,15 @@ BOOST_AUTO_TEST_CASE(commit_replaces_a_previous_checkpoint) {
   TempDir tmp;
   std::string dir = tmp.path + "/ckpt";
   write_image(dir, {.pid = 100, .fill = 'A', .mutate = {}});
-  BOOST_TEST(fs::exists(dir + "/pages-100.ck"));
-  ino_t old_ino = fs::status(dir).type() == fs::file_type::directory ? [&] {
-    struct stat st {};
-    stat(dir.c_str(), &st);
-    return st.st_ino;
-  }() : 0;
+  std::string first = resolve_image_dir(dir);
   write_image(dir, {.pid = 200, .fill = 'B', .mutate = {}});
   LoadedImage img = load_image(dir);
   BOOST_TEST(img.tree.root_pid == 200);
   BOOST_TEST(!fs::exists(dir + "/pages-100.ck"));  // nothing of the old image mixed in
   BOOST_TEST(fs::exists(dir + "/pages-200.ck"));
-  struct stat st {};
-  stat(dir.c_str(), &st);
-  BOOST_TEST(st.st_ino != old_ino);  // a new directory, switched in, not files copied over
-  BOOST_TEST(tmp.entries() == std::vector<std::string>{"ckpt"});  // old one removed
+  BOOST_TEST(img.dir != first);                     // a new directory, switched in
+  BOOST_TEST(load_image(first).tree.root_pid == 100);  // the previous one kept (keep 2)
+  BOOST_TEST(tmp.entries() == (std::vector<std::string>{"ckpt", "ckpt.d"}));
 }
 
 BOOST_AUTO_TEST_CASE(commit_into_an_empty_directory) {
@@ -932,8 +946,9 @@ BOOST_AUTO_TEST_CASE(commit_into_an_empty_directory) {
   BOOST_REQUIRE(mkdir(dir.c_str(), 0755) == 0);
   write_image(dir + "/");  // a trailing slash names the same directory
   BOOST_TEST(load_image(dir).tree.root_pid == 412);
-  BOOST_TEST(load_image(dir + "//").dir == dir);
-  BOOST_TEST(tmp.entries() == std::vector<std::string>{"ckpt"});
+  BOOST_TEST(fs::is_symlink(dir));  // the empty directory became the link
+  BOOST_TEST(load_image(dir + "//").dir == resolve_image_dir(dir));
+  BOOST_TEST(tmp.entries() == (std::vector<std::string>{"ckpt", "ckpt.d"}));
 }
 
 BOOST_AUTO_TEST_CASE(commit_refuses_to_replace_something_else) {
@@ -1033,6 +1048,374 @@ BOOST_AUTO_TEST_CASE(full_device_names_the_file) {
     BOOST_TEST(msg == "write pages-9.ck: No space left on device");
   }
   BOOST_TEST(fs::is_empty(tiny.tmp.path));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// ==== versions: DIR -> DIR.d/<version>, --keep, interruptions =================================
+
+namespace {
+
+// The version names in DIR.d, oldest first.
+std::vector<std::string> versions_of(const std::string& dir) {
+  std::vector<std::string> names;
+  if (!fs::exists(dir + ".d")) return names;
+  for (const auto& e : fs::directory_iterator(dir + ".d")) names.push_back(e.path().filename());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+Tree tree_with_root(int32_t pid) {
+  Tree t;
+  t.root_pid = pid;
+  return t;
+}
+
+std::string link_of(const std::string& dir) { return fs::read_symlink(dir).string(); }
+
+// Every file of an image directory and its bytes: "unchanged" means byte for byte.
+std::map<std::string, std::string> snapshot(const std::string& dir) {
+  std::map<std::string, std::string> files;
+  for (const auto& e : fs::directory_iterator(dir)) files[e.path().filename()] = read_file(e.path());
+  return files;
+}
+
+// A pid that certainly ran and is gone now.
+pid_t dead_pid() {
+  pid_t pid = fork();
+  if (pid == 0) _exit(0);
+  waitpid(pid, nullptr, 0);
+  return pid;
+}
+
+const char* g_die_at = nullptr;
+void die_at_step(const char* step) {
+  if (g_die_at && std::strcmp(step, g_die_at) == 0) raise(SIGKILL);
+}
+void throw_at_step(const char* step) {
+  if (g_die_at && std::strcmp(step, g_die_at) == 0) throw ck::Error(std::string("injected at ") + step);
+}
+
+struct HookGuard {
+  explicit HookGuard(void (*hook)(const char*), const char* step) {
+    g_die_at = step;
+    testing::commit_hook = hook;
+  }
+  ~HookGuard() {
+    testing::commit_hook = nullptr;
+    g_die_at = nullptr;
+  }
+};
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(versions)
+
+BOOST_AUTO_TEST_CASE(dir_is_a_relative_link_to_a_version) {
+  TempDir tmp;
+  std::string dir = tmp.path + "/ckpt";
+  ImageWriter w(dir);
+  BOOST_TEST(w.keep() == kDefaultKeep);
+  BOOST_TEST(kDefaultKeep == 2u);
+  BOOST_TEST(w.version_path() == "");
+  w.write_file("tree.ck", FileKind::tree, encode_tree(Tree{}));
+  w.commit(Manifest{});
+  BOOST_TEST(fs::is_symlink(dir));
+  std::string target = link_of(dir);
+  // Relative, so that moving or copying DIR and DIR.d together keeps it valid.
+  BOOST_TEST(target.rfind("ckpt.d/000001-", 0) == 0, target);
+  BOOST_TEST(target.size() == std::string("ckpt.d/000001-20250301T120000Z").size(), target);
+  BOOST_TEST(w.version_path() == tmp.path + "/" + target);
+  BOOST_TEST(resolve_image_dir(dir) == tmp.path + "/" + target);
+  struct stat st {};
+  BOOST_REQUIRE(stat((dir + ".d").c_str(), &st) == 0);
+  BOOST_TEST((st.st_mode & 07777) == 0700u);
+
+  // The pair moves as a unit.
+  fs::rename(dir, tmp.path + "/moved");
+  fs::rename(dir + ".d", tmp.path + "/moved.d");
+  BOOST_TEST(contains(error_of([&] { load_image(tmp.path + "/moved"); }), "which does not exist"));
+  fs::rename(tmp.path + "/moved.d", tmp.path + "/ckpt.d");
+  BOOST_TEST(load_image(tmp.path + "/moved").tree.root_pid == -1);
+}
+
+BOOST_AUTO_TEST_CASE(keep_n_removes_the_oldest_after_the_switch) {
+  TempDir tmp;
+  std::string dir = tmp.path + "/ckpt";
+  for (int32_t pid = 1; pid <= 5; ++pid) {
+    ImageWriter w(dir, 3);
+    w.write_file("tree.ck", FileKind::tree, encode_tree(tree_with_root(pid)));
+    w.commit(Manifest{});
+    BOOST_TEST(versions_of(dir).size() == std::min<size_t>(pid, 3));
+    BOOST_TEST(load_image(dir).tree.root_pid == pid);
+  }
+  std::vector<std::string> v = versions_of(dir);
+  BOOST_REQUIRE(v.size() == 3u);
+  for (size_t i = 0; i < 3; ++i) {
+    BOOST_TEST(v[i].rfind("00000" + std::to_string(i + 3) + "-", 0) == 0, v[i]);
+    BOOST_TEST(load_image(dir + ".d/" + v[i]).tree.root_pid == static_cast<int32_t>(i + 3));
+  }
+  {
+    ImageWriter w(dir);
+    w.set_keep(1);
+    w.write_file("tree.ck", FileKind::tree, encode_tree(Tree{}));
+    w.commit(Manifest{});
+  }
+  v = versions_of(dir);
+  BOOST_REQUIRE(v.size() == 1u);
+  BOOST_TEST(v[0].rfind("000006-", 0) == 0);
+  BOOST_TEST(link_of(dir) == "ckpt.d/" + v[0]);
+  BOOST_TEST(tmp.entries() == (std::vector<std::string>{"ckpt", "ckpt.d"}));
+  BOOST_TEST(error_of([&] { ImageWriter w(dir, 0); }, ck::ExitCode::usage) ==
+             "--keep: at least the new checkpoint must be kept (1 or more)");
+}
+
+BOOST_AUTO_TEST_CASE(pruning_never_removes_what_dir_names_nor_what_is_not_a_version) {
+  TempDir tmp;
+  std::string dir = tmp.path + "/ckpt";
+  for (int i = 0; i < 3; ++i) write_image(dir);
+  std::vector<std::string> v = versions_of(dir);
+  BOOST_REQUIRE(v.size() == 2u);  // 000002, 000003
+  write_bytes(dir + ".d/notes.txt", "mine");
+  BOOST_REQUIRE(mkdir((dir + ".d/.hidden").c_str(), 0700) == 0);
+  BOOST_REQUIRE(mkdir((dir + ".d/old-runs").c_str(), 0700) == 0);
+  // Someone (a user rolling back, another ckdump) points DIR at the oldest version while this
+  // commit switches: pruning reads the link again and keeps that version.
+  static std::string oldest;
+  oldest = v[0];
+  struct Repoint {
+    static void hook(const char* step) {
+      if (std::strcmp(step, "switched") == 0) {
+        std::string dir = g_die_at;
+        fs::remove(dir);
+        fs::create_directory_symlink("ckpt.d/" + oldest, dir);
+      }
+    }
+  };
+  {
+    HookGuard g(Repoint::hook, dir.c_str());
+    ImageWriter w(dir, 1);
+    w.write_file("tree.ck", FileKind::tree, encode_tree(Tree{}));
+    w.commit(Manifest{});
+  }
+  std::vector<std::string> after = versions_of(dir);
+  // keep 1: the newest stays too; 000003, neither newest nor named by DIR, goes.
+  BOOST_REQUIRE(after.size() == 5u);
+  BOOST_TEST(after[2].rfind("000004-", 0) == 0);
+  after.erase(after.begin() + 2);
+  BOOST_TEST(after == (std::vector<std::string>{".hidden", v[0], "notes.txt", "old-runs"}));
+  BOOST_TEST(link_of(dir) == "ckpt.d/" + v[0]);
+  BOOST_TEST(load_image(dir).tree.root_pid == 412);
+}
+
+BOOST_AUTO_TEST_CASE(an_error_at_any_step_before_the_switch_changes_nothing) {
+  for (const char* step : {"verified", "placed", "linked"}) {
+    TempDir tmp;
+    std::string dir = tmp.path + "/ckpt";
+    write_image(dir, {.pid = 100, .fill = 'A', .mutate = {}});
+    std::string link = link_of(dir);
+    auto before = snapshot(dir);
+    {
+      HookGuard g(throw_at_step, step);
+      BOOST_TEST(error_of([&] { write_image(dir, {.pid = 200, .fill = 'B', .mutate = {}}); }, ck::ExitCode::failure) ==
+                 std::string("injected at ") + step);
+    }
+    BOOST_TEST(link_of(dir) == link, step);
+    BOOST_TEST((snapshot(dir) == before), step);
+    BOOST_TEST(load_image(dir).tree.root_pid == 100, step);
+    // Nothing of the failed commit is left: no staging directory, no link, no version.
+    BOOST_TEST(tmp.entries() == (std::vector<std::string>{"ckpt", "ckpt.d"}), step);
+    BOOST_TEST(versions_of(dir).size() == 1u, step);
+  }
+  // The very first commit: not even DIR.d stays.
+  TempDir tmp;
+  HookGuard g(throw_at_step, "linked");
+  BOOST_TEST(contains(error_of([&] { write_image(tmp.path + "/ckpt"); }, ck::ExitCode::failure), "injected"));
+  BOOST_TEST(tmp.entries().empty());
+}
+
+// SIGKILL (SLURM at the wall time) at every step of a dump: DIR always names a complete image,
+// the previous one until the switch, the new one after; the next dump cleans up.
+BOOST_AUTO_TEST_CASE(a_writer_killed_at_any_step_leaves_a_complete_image) {
+  for (const char* step : {"streaming", "verified", "placed", "linked", "switched", "pruned"}) {
+    TempDir tmp;
+    std::string dir = tmp.path + "/ckpt";
+    write_image(dir, {.pid = 100, .fill = 'A', .mutate = {}});
+    write_image(dir, {.pid = 101, .fill = 'C', .mutate = {}});
+    std::string link = link_of(dir);
+    auto before = snapshot(dir);
+    std::vector<std::string> versions_before = versions_of(dir);
+    pid_t child = fork();
+    BOOST_REQUIRE(child >= 0);
+    if (child == 0) {
+      g_die_at = step;
+      testing::commit_hook = die_at_step;
+      if (std::strcmp(step, "streaming") == 0) {
+        ImageWriter w(dir);
+        auto s = w.open_stream("pages-200.ck", FileKind::pages);
+        s.write("data", 4);
+        raise(SIGKILL);
+      }
+      try {
+        write_image(dir, {.pid = 200, .fill = 'B', .mutate = {}});
+      } catch (...) {
+        _exit(2);
+      }
+      _exit(0);
+    }
+    int status = 0;
+    BOOST_REQUIRE(waitpid(child, &status, 0) == child);
+    bool killed = WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
+    bool after_switch = std::strcmp(step, "switched") == 0 || std::strcmp(step, "pruned") == 0;
+    BOOST_TEST(killed, step);
+    BOOST_TEST(load_image(dir).tree.root_pid == (after_switch ? 200 : 101), step);
+    if (!after_switch) {
+      BOOST_TEST(link_of(dir) == link, step);
+      BOOST_TEST((snapshot(dir) == before), step);
+    }
+    for (const std::string& v : versions_before)  // the versions before it were complete: kept
+      if (std::strcmp(step, "pruned") != 0) BOOST_TEST(load_image(dir + ".d/" + v).tree.root_pid > 0, step << " " << v);
+
+    // The next dump (another pid) removes the dead writer's staging directory and link.
+    write_image(dir, {.pid = 300, .fill = 'D', .mutate = {}});
+    BOOST_TEST(tmp.entries() == (std::vector<std::string>{"ckpt", "ckpt.d"}), step);
+    BOOST_TEST(load_image(dir).tree.root_pid == 300, step);
+    BOOST_TEST(versions_of(dir).size() == 2u, step);
+  }
+}
+
+// Readers never see DIR missing or half switched while versions change under them.
+BOOST_AUTO_TEST_CASE(the_switch_is_atomic_for_readers) {
+  TempDir tmp;
+  std::string dir = tmp.path + "/ckpt";
+  write_image(dir, {.pid = 1, .fill = 'A', .mutate = {}});
+  int pipefd[2];
+  BOOST_REQUIRE(pipe(pipefd) == 0);
+  pid_t reader = fork();
+  BOOST_REQUIRE(reader >= 0);
+  if (reader == 0) {
+    close(pipefd[0]);
+    uint32_t loads = 0, failures = 0;
+    while (loads < 100000) {
+      try {
+        LoadedImage img = load_image(dir, true);
+        if (img.tree.root_pid != img.manifest.root_pid) ++failures;  // a mix of two versions
+      } catch (const ck::Error& e) {
+        if (failures++ == 0) std::fprintf(stderr, "reader: %s\n", e.what());
+      }
+      ++loads;
+      if (access((tmp.path + "/stop").c_str(), F_OK) == 0) break;
+    }
+    uint32_t out[2] = {loads, failures};
+    ssize_t n = write(pipefd[1], out, sizeof out);
+    _exit(n == sizeof out ? 0 : 1);
+  }
+  close(pipefd[1]);
+  for (int32_t pid = 2; pid <= 40; ++pid) {
+    ImageWriter w(dir, 1000);  // no pruning: a reader holding an old version is another matter
+    w.write_file("tree.ck", FileKind::tree, encode_tree(tree_with_root(pid)));
+    Manifest m;
+    m.root_pid = pid;
+    w.commit(m);
+  }
+  write_bytes(tmp.path + "/stop", "");
+  uint32_t got[2] = {0, 0};
+  BOOST_REQUIRE(read(pipefd[0], got, sizeof got) == static_cast<ssize_t>(sizeof got));
+  close(pipefd[0]);
+  waitpid(reader, nullptr, 0);
+  BOOST_TEST_MESSAGE("reader loaded " << got[0] << " times during 39 switches");
+  BOOST_TEST(got[0] > 39u);
+  BOOST_TEST(got[1] == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(a_plain_image_directory_becomes_the_previous_version) {
+  TempDir tmp;
+  std::string dir = tmp.path + "/ckpt";
+  // An image directory as ck wrote it before versions: a plain directory at DIR.
+  write_image(tmp.path + "/src", {.pid = 100, .fill = 'A', .mutate = {}});
+  fs::copy(resolve_image_dir(tmp.path + "/src"), dir);
+  BOOST_REQUIRE(chmod(dir.c_str(), 0700) == 0);
+  fs::remove_all(tmp.path + "/src.d");
+  fs::remove(tmp.path + "/src");
+  auto old_files = snapshot(dir);
+  BOOST_TEST(load_image(dir).dir == dir);  // readers take a plain directory as it is
+  BOOST_TEST(load_image(dir).tree.root_pid == 100);
+
+  write_image(dir, {.pid = 200, .fill = 'B', .mutate = {}});
+  BOOST_TEST(fs::is_symlink(dir));
+  BOOST_TEST(load_image(dir).tree.root_pid == 200);
+  std::vector<std::string> v = versions_of(dir);
+  BOOST_REQUIRE(v.size() == 2u);
+  BOOST_TEST(v[0].rfind("000001-", 0) == 0);  // the old directory, moved, not copied
+  BOOST_TEST(v[1].rfind("000002-", 0) == 0);
+  BOOST_TEST(link_of(dir) == "ckpt.d/" + v[1]);
+  BOOST_TEST((snapshot(dir + ".d/" + v[0]) == old_files));
+  BOOST_TEST(tmp.entries() == (std::vector<std::string>{"ckpt", "ckpt.d"}));
+
+  write_image(dir, {.pid = 300, .fill = 'C', .mutate = {}});  // keep 2: now it goes
+  v = versions_of(dir);
+  BOOST_TEST(v.size() == 2u);
+  BOOST_TEST(v[0].rfind("000002-", 0) == 0);
+
+  // An interruption right before the exchange leaves the plain directory where it was.
+  TempDir tmp2;
+  std::string dir2 = tmp2.path + "/ckpt";
+  fs::copy(dir + ".d/" + v[0], dir2);
+  auto files2 = snapshot(dir2);
+  {
+    HookGuard g(throw_at_step, "linked");
+    error_of([&] { write_image(dir2); }, ck::ExitCode::failure);
+  }
+  BOOST_TEST(!fs::is_symlink(dir2));
+  BOOST_TEST((snapshot(dir2) == files2));
+  BOOST_TEST(tmp2.entries() == (std::vector<std::string>{"ckpt"}));
+}
+
+BOOST_AUTO_TEST_CASE(links_readers_follow_and_links_writers_refuse) {
+  TempDir tmp;
+  std::string dir = tmp.path + "/ckpt";
+  write_image(dir);
+  // A user's own link to the versions link, relative and absolute: followed to the image.
+  fs::create_directory_symlink("ckpt", tmp.path + "/rel");
+  fs::create_directory_symlink(dir, tmp.path + "/abs");
+  BOOST_TEST(load_image(tmp.path + "/rel").dir == resolve_image_dir(dir));
+  BOOST_TEST(load_image(tmp.path + "/abs/").dir == resolve_image_dir(dir));
+  fs::create_directory_symlink("nowhere", tmp.path + "/dangling");
+  BOOST_TEST(error_of([&] { load_image(tmp.path + "/dangling"); }) ==
+             tmp.path + "/dangling: link to " + tmp.path + "/nowhere, which does not exist");
+  fs::create_directory_symlink("loop", tmp.path + "/loop");
+  BOOST_TEST(contains(error_of([&] { load_image(tmp.path + "/loop"); }), "too many levels"));
+
+  // ckdump never writes through a link it did not make, nor touches its target.
+  auto before = snapshot(dir);
+  BOOST_TEST(error_of([&] { write_image(tmp.path + "/rel"); }, ck::ExitCode::failure) ==
+             tmp.path + "/rel: exists and is a symbolic link to ckpt, not one ck made; refusing to replace it");
+  BOOST_TEST((snapshot(dir) == before));
+  BOOST_TEST(tmp.entries() == (std::vector<std::string>{"abs", "ckpt", "ckpt.d", "dangling", "loop", "rel"}));
+}
+
+BOOST_AUTO_TEST_CASE(leftovers_of_dead_writers_only_are_removed) {
+  TempDir tmp;
+  std::string dir = tmp.path + "/ckpt";
+  write_image(dir);
+  pid_t dead = dead_pid();
+  std::string stale = tmp.path + "/.ckpt.tmp-" + std::to_string(dead) + "-0";
+  std::string live = tmp.path + "/.ckpt.tmp-1-0";  // init runs: its staging directory stays
+  for (const std::string& d : {stale, live}) {
+    BOOST_REQUIRE(mkdir(d.c_str(), 0700) == 0);
+    write_bytes(d + "/pages-9.ck", std::string(10000, 'p'));
+  }
+  fs::create_directory_symlink("ckpt.d/x", tmp.path + "/.ckpt.lnk-" + std::to_string(dead) + "-4");
+  // A previous checkpoint left under a link name (exchange done, move into DIR.d not): kept.
+  std::string swapped = tmp.path + "/.ckpt.lnk-" + std::to_string(dead) + "-5";
+  BOOST_REQUIRE(mkdir(swapped.c_str(), 0700) == 0);
+  write_bytes(swapped + "/manifest.ck", "x");
+  // Other names: not ours.
+  BOOST_REQUIRE(mkdir((tmp.path + "/.other.tmp-" + std::to_string(dead) + "-0").c_str(), 0700) == 0);
+  write_image(dir);
+  BOOST_TEST(tmp.entries() == (std::vector<std::string>{".ckpt.lnk-" + std::to_string(dead) + "-5", ".ckpt.tmp-1-0",
+                                                        ".other.tmp-" + std::to_string(dead) + "-0", "ckpt", "ckpt.d"}));
+  BOOST_TEST(read_file(live + "/pages-9.ck").size() == 10000u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
@@ -1182,7 +1565,7 @@ BOOST_AUTO_TEST_CASE(ckimage_verify_damaged) {
   CliResult r = run_ckimage({"verify", dir});
   BOOST_TEST(r.code == 3);
   BOOST_TEST(r.out == "");
-  BOOST_TEST(r.err == "ckimage: error: " + dir + "/pages-412.ck: checksum mismatch (file damaged)\n");
+  BOOST_TEST(r.err == "ckimage: error: " + resolve_image_dir(dir) + "/pages-412.ck: checksum mismatch (file damaged)\n");
   r = run_ckimage({"verify", tmp.path + "/nothing"});
   BOOST_TEST(r.code == 3);
   BOOST_TEST(r.err == "ckimage: error: " + tmp.path + "/nothing: no such checkpoint directory\n");
@@ -1196,7 +1579,7 @@ BOOST_AUTO_TEST_CASE(ckimage_show_prints_json) {
   BOOST_TEST(r.code == 0);
   BOOST_TEST(r.err == "");
   auto pt = parse_json(r.out);
-  BOOST_TEST(pt.get<std::string>("dir") == dir);
+  BOOST_TEST(pt.get<std::string>("dir") == resolve_image_dir(dir));
   BOOST_TEST(num(pt, "root_pid") == 412);
   const auto& p0 = pt.get_child("processes").begin()->second;
   BOOST_TEST(p0.get<std::string>("comm") == "sleeper");

@@ -1,0 +1,129 @@
+#include "namespaces.hpp"
+
+#include <fcntl.h>
+#include <linux/sched.h>
+#include <sys/mount.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <sstream>
+
+#include "error.hpp"
+#include "proc_parse.hpp"
+#include "unique_fd.hpp"
+
+namespace ck::ns {
+
+namespace {
+
+void write_proc(const std::string& path, const std::string& text) {
+  UniqueFd fd(open(path.c_str(), O_WRONLY | O_CLOEXEC));
+  if (!fd) throw_errno("open " + path);
+  if (write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size()))
+    throw_errno("write '" + text.substr(0, text.find('\n')) + "' to " + path);
+}
+
+volatile pid_t g_forward_to = -1;
+
+}  // namespace
+
+pid_t clone_into_new_namespaces() {
+  clone_args ca{};
+  ca.flags = CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS;
+  ca.exit_signal = SIGCHLD;
+  long r = syscall(SYS_clone3, &ca, sizeof ca);
+  if (r < 0) {
+    int err = errno;
+    throw_errno("create user/PID/mount namespaces (is kernel.unprivileged_userns_clone or "
+                "user.max_user_namespaces disabled?)",
+                err);
+  }
+  return static_cast<pid_t>(r);
+}
+
+std::string own_id_map(unsigned id) { return std::to_string(id) + " " + std::to_string(id) + " 1\n"; }
+
+std::string normalize_id_map(const std::string& text) {
+  std::string out, line;
+  std::istringstream in(text);
+  while (std::getline(in, line)) {
+    std::istringstream words(line);
+    std::string w, norm;
+    while (words >> w) norm += (norm.empty() ? "" : " ") + w;
+    if (!norm.empty()) out += norm + "\n";
+  }
+  return out;
+}
+
+void write_id_maps(pid_t pid, const std::string& uid_map, const std::string& gid_map) {
+  const std::string base = "/proc/" + std::to_string(pid);
+  if (getuid() != 0) write_proc(base + "/setgroups", "deny");
+  write_proc(base + "/uid_map", uid_map);
+  write_proc(base + "/gid_map", gid_map);
+}
+
+void mount_own_proc() {
+  if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) throw_errno("make mounts private");
+  if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0) throw_errno("mount /proc");
+}
+
+sigset_t forwarded_signals() {
+  sigset_t s;
+  sigemptyset(&s);
+  for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGCONT}) sigaddset(&s, sig);
+  return s;
+}
+
+void init_loop(pid_t prog, const sigset_t& set) {
+  int prog_status = 0;
+  bool prog_alive = true;
+  for (;;) {
+    siginfo_t si{};
+    int sig = sigwaitinfo(&set, &si);
+    if (sig < 0) continue;
+    if (sig != SIGCHLD) {
+      if (prog_alive) kill(prog, sig);
+      continue;
+    }
+    int st = 0;
+    pid_t r;
+    while ((r = waitpid(-1, &st, WNOHANG)) > 0)
+      if (r == prog) prog_alive = false, prog_status = st;
+    if (!prog_alive) {
+      if (WIFSIGNALED(prog_status)) _exit(128 + WTERMSIG(prog_status));
+      _exit(WEXITSTATUS(prog_status));
+    }
+  }
+}
+
+int forward_and_wait(pid_t child) {
+  g_forward_to = child;
+  sigset_t set = forwarded_signals();
+  struct sigaction sa {};
+  sa.sa_handler = [](int sig) {
+    if (g_forward_to > 0) kill(g_forward_to, sig);
+  };
+  sa.sa_flags = SA_RESTART;
+  for (int sig = 1; sig < NSIG; sig++)
+    if (sigismember(&set, sig)) sigaction(sig, &sa, nullptr);
+  int status = 0;
+  for (;;) {
+    pid_t r = waitpid(child, &status, 0);
+    if (r == child) break;
+    if (r < 0 && errno != EINTR) throw_errno("waitpid " + std::to_string(child));
+  }
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return 1;
+}
+
+pid_t inner_pid(pid_t pid) {
+  const std::string path = "/proc/" + std::to_string(pid) + "/status";
+  auto st = proc::parse_status(proc::read_file(path), path);
+  return st.nspid.empty() ? pid : st.nspid.back();
+}
+
+}  // namespace ck::ns
