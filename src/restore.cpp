@@ -95,9 +95,14 @@ std::string proc_comm(pid_t pid) {
 
 bool pid_in_use(pid_t pid) { return access(("/proc/" + std::to_string(pid)).c_str(), F_OK) == 0; }
 
+bool is_zombie(pid_t pid) {
+  auto s = proc::read_file_if_exists("/proc/" + std::to_string(pid) + "/stat");
+  return s && s->find(") Z ") != std::string::npos;
+}
+
 void check_pid_free(pid_t pid) {
   // A just-killed process may still be a zombie waiting for its parent: give it a moment.
-  for (int i = 0; i < 300 && pid_in_use(pid); i++) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  for (int i = 0; i < 300 && is_zombie(pid); i++) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   if (pid_in_use(pid))
     throw Error("PID " + std::to_string(pid) + " is in use by '" + proc_comm(pid) +
                     "': the restored process needs its old PID (stop that process, or restore elsewhere)",

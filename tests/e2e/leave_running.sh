@@ -13,6 +13,8 @@ kill -USR1 "$TARGET"
 wait_line out.txt '^sum '
 [ "$(awk '/^sum/ {print $2}' out.txt)" = "$sum" ] || fail "the original's memory changed"
 ticks_consecutive out.txt
+# Without ckrun, the PID is the one of the running original: a clear refusal, nothing created.
+expect_fail 6 "PID $TARGET is in use by 'memhog'" "$CKRESTORE" -D ckpt -d
 kill -9 "$TARGET"
 wait_gone "$TARGET"
 cp out.txt orig.txt

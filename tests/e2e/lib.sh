@@ -89,3 +89,21 @@ ticks_consecutive() {
   awk '/^tick [0-9]+$/ { if (prev != "" && $2 != prev + 1) { print "gap after " prev ": " $2; bad = 1 } prev = $2 }
        END { exit bad }' "$1" || fail "ticks in $1 are not consecutive"
 }
+
+# The unprivileged user the normal-user tests run as (tools/test.sh creates it).
+CK_USER=${CK_TEST_USER:-cktest}
+user_setup() {
+  id "$CK_USER" >/dev/null 2>&1 || useradd -M -s /bin/sh "$CK_USER"
+  CK_UID=$(id -u "$CK_USER")
+  CK_GID=$(id -g "$CK_USER")
+  chown "$CK_UID:$CK_GID" "$WORK"
+  touch "$WORK/out.txt" && chown "$CK_UID:$CK_GID" "$WORK/out.txt"
+  AS_USER=(setpriv --reuid="$CK_UID" --regid="$CK_GID" --clear-groups --inh-caps=-all --bounding-set=-all --)
+}
+# as_user CMD...: runs CMD as that user with no capabilities at all ("${AS_USER[@]}" CMD & when
+# the PID of CMD itself is needed: a function in the background is a subshell).
+as_user() { "${AS_USER[@]}" "$@"; }
+# inner_pid PID: the PID a process has in its own (innermost) PID namespace.
+inner_pid() { awk '/^NSpid:/ {print $NF}' /proc/$1/status; }
+# child_of PID: its (first) child.
+child_of() { cat /proc/$1/task/$1/children | awk '{print $1}'; }
