@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/sysmacros.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
@@ -14,6 +15,7 @@
 #include <chrono>
 #include <map>
 #include <thread>
+#include <vector>
 
 #include "arch.hpp"
 #include "dump_fd.hpp"
@@ -100,6 +102,37 @@ int32_t exe_file(pid_t pid, FileTable& files) {
   struct stat st {};
   if (stat(link.c_str(), &st) != 0) throw_errno("stat " + link);
   return files.add(path, deleted, st, deleted ? link : std::string());
+}
+
+// A readable fd with the content of a deleted file: the file itself through /proc, or for
+// "mem:PID:START:LEN:PGOFF" a copy of what the process has mapped, made in a memfd. `size`
+// is set to the content's length.
+UniqueFd open_content_source(const std::string& source, uint64_t& size) {
+  if (source.rfind("mem:", 0) != 0) {
+    UniqueFd fd(open(source.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) throw_errno("open " + source);
+    struct stat st {};
+    if (fstat(fd.get(), &st) == 0) size = static_cast<uint64_t>(st.st_size);
+    return fd;
+  }
+  unsigned long long pid = 0, start = 0, len = 0, pgoff = 0;
+  if (sscanf(source.c_str(), "mem:%llu:%llu:%llu:%llu", &pid, &start, &len, &pgoff) != 4)
+    throw Error("bad content source " + source);
+  UniqueFd mem(open(("/proc/" + std::to_string(pid) + "/mem").c_str(), O_RDONLY | O_CLOEXEC));
+  if (!mem) throw_errno("open /proc/" + std::to_string(pid) + "/mem");
+  UniqueFd out(memfd_create("ck-content", MFD_CLOEXEC));
+  if (!out) throw_errno("memfd_create");
+  std::vector<char> page(4096);
+  uint64_t done = 0;
+  // Page by page: the first page past the file's end fails to read (SIGBUS for the program).
+  for (; done < len; done += page.size()) {
+    ssize_t n = pread(mem.get(), page.data(), page.size(), static_cast<off_t>(start + done));
+    if (n <= 0) break;
+    if (pwrite(out.get(), page.data(), static_cast<size_t>(n), static_cast<off_t>(pgoff + done)) != n)
+      throw_errno("copy of mapped content");
+  }
+  size = pgoff + done;
+  return out;
 }
 
 // Until the killed task has exited (a zombie waiting for its parent counts as gone: the
@@ -322,8 +355,7 @@ DumpReport dump(const DumpOptions& opts) {
     }
     for (auto& [id, source] : files.content_sources()) {
       CK_LOG(1, "saving content of deleted file %s", tree.files[id].path.c_str());
-      UniqueFd src(open(source.c_str(), O_RDONLY | O_CLOEXEC));
-      if (!src) throw_errno("open " + source + " (deleted file " + tree.files[id].path + ")");
+      UniqueFd src = open_content_source(source, tree.files[id].size);
       auto stream = writer.open_stream(tree.files[id].content, img::FileKind::file_content);
       write_file_content(src.get(), tree.files[id].size, stream);
       stream.finish();

@@ -98,7 +98,31 @@ AddressSpace collect_address_space(pid_t pid, FileTable& files) {
       if (m.path.rfind("/SYSV", 0) == 0) unsupported(m, "SysV shared memory is not supported yet");
       struct stat st {};
       if (m.deleted) {
-        if (m.shared) unsupported(m, "shared mapping of a deleted file (memfd or /dev/shm) is not supported yet");
+        if (m.shared) {
+          // A memfd or an unlinked /dev/shm file (POSIX semaphores, shared memory): the file
+          // only lives on in its mappings. Its content goes into the image; the mapping, in
+          // every process that has it, shares one new file again.
+          char mf[96];
+          snprintf(mf, sizeof mf, "/proc/%d/map_files/%llx-%llx", pid, static_cast<unsigned long long>(m.start),
+                   static_cast<unsigned long long>(m.end));
+          struct stat fst {};
+          std::string source;
+          if (stat(mf, &fst) == 0 && fst.st_ino == m.inode) {
+            source = mf;
+          } else {
+            // map_files needs CAP_CHECKPOINT_RESTORE: read the content through the mapping.
+            fst = {};
+            fst.st_dev = makedev(m.dev_major, m.dev_minor);
+            fst.st_ino = m.inode;
+            fst.st_mode = S_IFREG | 0600;
+            source = "mem:" + std::to_string(pid) + ":" + std::to_string(m.start) + ":" +
+                     std::to_string(m.end - m.start) + ":" + std::to_string(m.offset);
+          }
+          v.kind = img::VmaKind::file_shared;
+          v.file_id = files.add(m.path, true, fst, source);
+          as.vmas.push_back(v);
+          continue;
+        }
         // The file is gone: its content as mapped becomes private anonymous memory. Pages past
         // the end of the file cannot be read (SIGBUS for the program too): they stay out.
         v.kind = img::VmaKind::anon_private;

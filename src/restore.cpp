@@ -297,7 +297,9 @@ pid_t clone_with_pid(pid_t pid, int exit_signal) {
       if (parent == ctx.index_of.end() || parent->second != index) continue;
       if (clone_with_pid(c.pid, c.exit_signal) == 0) child_main(ctx, j);
     }
-    premap_memory(tree, p, ctx.plans[index], ctx.image->dir);
+    std::map<int32_t, int> shared_file_fd;
+    for (const auto& [file_id, id] : ctx.ofds.shared_files) shared_file_fd[file_id] = ctx.ofds.staging_base + id;
+    premap_memory(tree, p, ctx.plans[index], ctx.image->dir, shared_file_fd);
     std::vector<int> internal = {ctx.err_fd()};
     if (p.mm.exe_file_id >= 0) {
       int exe = open_image_file_object(tree.files.at(static_cast<size_t>(p.mm.exe_file_id)), ctx.image->dir, O_RDONLY);

@@ -125,6 +125,14 @@ OfdPlan plan_ofds(const img::Tree& tree) {
     for (int32_t o : ofds) all.insert(all.end(), holders[o].begin(), holders[o].end());
     for (int32_t o : ofds) holders[o] = all;
   }
+  for (size_t i = 0; i < tree.processes.size(); i++)
+    for (const auto& v : tree.processes[i].vmas) {
+      if (v.kind != img::VmaKind::file_shared || v.file_id < 0 || !tree.files.at(static_cast<size_t>(v.file_id)).deleted)
+        continue;
+      auto it = plan.shared_files.find(v.file_id);
+      if (it == plan.shared_files.end()) it = plan.shared_files.emplace(v.file_id, ++max_ofd).first;
+      holders[it->second].push_back(i);
+    }
   for (auto& [ofd, procs] : holders) {
     // The lowest common ancestor: the deepest process on the root path of every holder.
     std::vector<size_t> common = ancestors(procs[0]);
@@ -195,6 +203,11 @@ void create_ofd(const img::Tree& tree, const img::Fd& f, const OfdPlan& plan, co
 
 void create_staged_ofds(const img::Tree& tree, size_t index, const OfdPlan& plan, const std::string& image_dir,
                         StdioMode stdio, const int stdio_copy[3]) {
+  for (const auto& [file_id, id] : plan.shared_files) {
+    if (plan.creator.at(id) != index) continue;
+    const img::File& f = tree.files.at(static_cast<size_t>(file_id));
+    with_context("deleted shared file " + f.path, [&] { place(tmpfile_with_content(f, image_dir).release(), plan.staging_base + id); });
+  }
   std::map<int32_t, int32_t> pipe_done;
   std::set<int32_t> made;
   for (const auto& p : tree.processes)

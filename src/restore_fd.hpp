@@ -21,6 +21,9 @@ struct OfdPlan {
   int staging_base = 0;   // above every fd number of the tree
   int internal_base = 0;  // above the staging range: where ckrestore keeps its own fds
   std::map<int32_t, size_t> creator;  // ofd id -> index of the process that creates it
+  // Deleted files mapped MAP_SHARED (memfd, unlinked /dev/shm): one new file for all mappers,
+  // made like an open file description, under an id after the real ones. file id -> that id.
+  std::map<int32_t, int32_t> shared_files;
 };
 OfdPlan plan_ofds(const img::Tree& tree);
 

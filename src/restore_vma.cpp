@@ -121,7 +121,8 @@ PremapPlan plan_premap(const img::Process& p, const SpecialMappings& own, std::v
   return plan;
 }
 
-void premap_memory(const img::Tree& tree, const img::Process& p, const PremapPlan& plan, const std::string& image_dir) {
+void premap_memory(const img::Tree& tree, const img::Process& p, const PremapPlan& plan, const std::string& image_dir,
+                   const std::map<int32_t, int>& shared_file_fd) {
   // The page where the parent will run syscalls, and room for their arguments.
   if (mmap(reinterpret_cast<void*>(plan.insn_page), kPage, PROT_READ | PROT_WRITE,
            MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED)
@@ -171,7 +172,12 @@ void premap_memory(const img::Tree& tree, const img::Process& p, const PremapPla
             throw Error("bad file id", ExitCode::bad_image);
           bool shared = v.kind == img::VmaKind::file_shared;
           int oflags = shared && (v.prot & PROT_WRITE) ? O_RDWR : O_RDONLY;
-          fd.reset(open_image_file_object(tree.files[v.file_id], image_dir, oflags));
+          auto staged = shared_file_fd.find(v.file_id);
+          if (shared && staged != shared_file_fd.end())
+            fd.reset(fcntl(staged->second, F_DUPFD_CLOEXEC, 0));
+          else
+            fd.reset(open_image_file_object(tree.files[v.file_id], image_dir, oflags));
+          if (!fd) throw_errno("open");
           flags |= shared ? MAP_SHARED : MAP_PRIVATE;
           break;
         }
