@@ -1,5 +1,5 @@
-# Threads and a process tree under ckrun, as a normal user: the bash pipeline and the
-# 8-thread program, each dumped and restored without privileges.
+# Threads and process trees under ckrun, as a normal user with no capabilities: the bash
+# pipeline, the 8-thread program, the zombie/session tree and OpenMP, dumped and restored.
 . "$(dirname "$0")/lib.sh"
 cd "$WORK"
 user_setup
@@ -24,3 +24,28 @@ at=$(last_tick out.txt)
 wait_line out.txt "^tick $((at + 3))\$"
 kill -USR1 "$rprog"
 wait_line out.txt '^counts .* consistent=1$'
+
+# The zombie/session/group tree and the OpenMP region, the same way.
+: >out.txt
+start_target out.txt "${AS_USER[@]}" "$CKRUN" -- "$PROGS/tree"
+wait_line out.txt '^worker 0 got queued'
+as_user "$CKDUMP" -t "$TARGET" -D "$WORK/ckpt3" 2>dump.log || { cat dump.log; fail "ckdump failed"; }
+wait_gone "$TARGET"
+as_user "$CKRESTORE" -D "$WORK/ckpt3" -d >pid.txt 2>restore.log || { cat restore.log; fail "ckrestore failed"; }
+PIDS+=("$(cat pid.txt)")
+rtree=$(child_of "$(cat pid.txt)")
+kill -USR1 "$rtree"
+wait_line out.txt '^worker 1 got ping pgid-ok=1$'
+grep -q '^zombie reaped status 3$' out.txt || fail "zombie status lost under ckrun"
+grep -q '^session ok$' out.txt || fail "session/group lost under ckrun"
+kill -9 "$(cat pid.txt)"
+
+: >out.txt
+export OMP_NUM_THREADS=4
+start_target out.txt "${AS_USER[@]}" "$CKRUN" -- "$PROGS/omp" 4000000000
+wait_line out.txt '^omp ready threads=4$'
+sleep 1
+as_user "$CKDUMP" -t "$TARGET" -D "$WORK/ckpt4" 2>dump.log || { cat dump.log; fail "ckdump failed"; }
+wait_gone "$TARGET"
+as_user "$CKRESTORE" -D "$WORK/ckpt4" 2>restore.log || { cat restore.log; fail "ckrestore failed"; }
+grep -q '^omp sum .* ok$' out.txt || fail "OpenMP result wrong under ckrun: $(cat out.txt)"
