@@ -38,28 +38,38 @@ namespace {
 using Clock = std::chrono::steady_clock;
 double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
-// A page of the target's memory for injected syscalls' arguments; unmapped again on the way
-// out, whatever happens.
-class RemoteScratch {
+// The target's memory ckdump works with while it injects syscalls: for each thread its safety
+// net (arch::safety_code and the frame that puts the thread back if ckdump dies, one page or
+// more), then a page for syscall arguments and results. Unmapped again on the way out.
+class InjectionArea {
  public:
-  static constexpr size_t kSize = 4096;
-  explicit RemoteScratch(RemoteSyscall& rs) : rs_(rs) {
-    addr_ = rs.check("mmap scratch page", SYS_mmap, 0, kSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                     static_cast<uint64_t>(-1), 0);
+  InjectionArea(RemoteSyscall& leader, const std::vector<std::vector<uint8_t>>& frames_sizes_of) : rs_(leader) {
+    for (const auto& f : frames_sizes_of) {
+      offsets_.push_back(size_);
+      size_ += (arch::kSafetyCodeSize + f.size() + 4095) & ~size_t{4095};
+    }
+    data_off_ = size_;
+    size_ += 4096;
+    addr_ = rs_.check("mmap injection area", SYS_mmap, 0, size_, PROT_READ | PROT_WRITE | PROT_EXEC,
+                      MAP_PRIVATE | MAP_ANONYMOUS, static_cast<uint64_t>(-1), 0);
   }
-  RemoteScratch(const RemoteScratch&) = delete;
-  RemoteScratch& operator=(const RemoteScratch&) = delete;
-  ~RemoteScratch() {
+  InjectionArea(const InjectionArea&) = delete;
+  InjectionArea& operator=(const InjectionArea&) = delete;
+  ~InjectionArea() {
     try {
-      rs_.call(SYS_munmap, addr_, kSize);
+      rs_.call(SYS_munmap, addr_, size_);
     } catch (const Error& e) {
-      log::error("removing scratch page from the target: " + e.message());
+      log::error("removing the injection area from the target: " + e.message());
     }
   }
-  uint64_t addr() const { return addr_; }
+  uint64_t code(size_t thread) const { return addr_ + offsets_[thread]; }
+  uint64_t frame(size_t thread) const { return code(thread) + arch::kSafetyCodeSize; }
+  uint64_t data() const { return addr_ + data_off_; }
 
  private:
   RemoteSyscall& rs_;
+  std::vector<size_t> offsets_;
+  size_t size_ = 0, data_off_ = 0;
   uint64_t addr_ = 0;
 };
 
@@ -287,18 +297,38 @@ void collect_process(SeizedProcess& sp, FileTable& files, img::Process& p) {
   p.vmas = sp.as.vmas;
   if (sp.as.vdso_end == 0) throw Error("the process has no [vdso]: cannot inject syscalls", ExitCode::unsupported);
   p.fds = collect_fds(pid, files);
+  // Syscalls run at a syscall instruction of the vDSO only until the injection area with the
+  // safety nets is in place: the one mmap of that area is the only unprotected injected syscall.
   uint64_t gadget = find_syscall_insn(pid, sp.as.vdso_start, sp.as.vdso_end);
   // Nothing may be delivered while a thread runs our syscalls; what arrives stays pending.
   for (auto& t : sp.threads) t.set_sigmask(~0ull);
+  std::vector<std::vector<uint8_t>> frames;
+  for (auto& t : sp.threads) frames.push_back(arch::safety_frame(t.original_regs(), 0, 0));
   RemoteSyscall leader(sp.threads[0], gadget);
-  RemoteScratch scratch(leader);
-  collect_process_state(leader, scratch.addr(), p);
+  InjectionArea area(leader, frames);
+  for (size_t i = 0; i < sp.threads.size(); i++) {
+    auto frame = arch::safety_frame(sp.threads[i].original_regs(), sp.threads[i].original_sigmask(), area.frame(i));
+    remote_write(pid, area.frame(i), frame.data(), frame.size());
+    auto code = arch::safety_code(area.code(i), area.frame(i));
+    remote_write(pid, area.code(i), code.data(), code.size());
+  }
+  leader.set_insn(area.code(0));
+  collect_process_state(leader, area.data(), p);
   p.threads.resize(sp.threads.size());
   for (size_t i = 0; i < sp.threads.size(); i++) {
-    RemoteSyscall rs(sp.threads[i], gadget);
-    collect_thread_state(rs, scratch.addr(), p.threads[i]);
+    RemoteSyscall rs(sp.threads[i], area.code(i));
+    collect_thread_state(rs, area.data(), p.threads[i]);
   }
   p.mm.exe_file_id = exe_file(pid, files);
+  if (const char* f = getenv("CK_FAULT"); f && std::string(f) == "injected")
+    raise(SIGKILL);  // fault injection: ckdump dies while a thread sits in an injected syscall
+}
+
+// Ends the injection phase of a process: scratch page gone (by the caller), original registers
+// and signal mask back while it stays stopped. Should ckdump die during the long page dump
+// that follows, the kernel detaches threads that are exactly as they were.
+void put_back_registers(SeizedProcess& sp) {
+  for (auto& t : sp.threads) t.restore_state();
 }
 
 }  // namespace
@@ -325,8 +355,12 @@ DumpReport dump(const DumpOptions& opts) {
     for (size_t i = 0; i < seized.size(); i++) {
       img::Process& p = tree.processes[i];
       with_context("pid " + std::to_string(seized[i].pid), [&] {
-        if (seized[i].zombie) collect_zombie(seized[i].pid, p);
-        else collect_process(seized[i], files, p);
+        if (seized[i].zombie) {
+          collect_zombie(seized[i].pid, p);
+        } else {
+          collect_process(seized[i], files, p);
+          put_back_registers(seized[i]);
+        }
       });
       fds.push_back({seized[i].pid, &p.fds});
     }

@@ -162,6 +162,19 @@ void Seized::hand_over(const arch::TaskRegs& regs, uint64_t sigmask) {
   release();
 }
 
+void Seized::restore_state() {
+  if (regs_dirty_) {
+    enter_signal_stop();
+    arch::set_regs(tid_, orig_);
+    regs_dirty_ = false;
+  }
+  if (mask_dirty_) {
+    if (ptrace(PTRACE_SETSIGMASK, tid_, sizeof orig_mask_, &orig_mask_) != 0)
+      throw_errno("ptrace setsigmask " + tid_str(tid_));
+    mask_dirty_ = false;
+  }
+}
+
 void Seized::restore_and_detach() noexcept {
   active_ = false;
   try {

@@ -51,6 +51,11 @@ class Seized {
   // kernel's signal path so that the kernel applies its syscall-restart rules to them.
   void hand_over(const arch::TaskRegs& regs, uint64_t sigmask);
 
+  // Puts back the original registers and signal mask now, from a stop inside the signal path,
+  // and keeps the task stopped: from here on, whatever happens to us, the task goes on exactly
+  // as it was (a tracer's death detaches it).
+  void restore_state();
+
   // Restores registers and signal mask and detaches now (what the destructor would do).
   void put_back() {
     if (active_) restore_and_detach();

@@ -60,6 +60,18 @@ std::vector<uint8_t> make_syscall_regs(const std::vector<uint8_t>& saved, uint64
 // After the syscall-exit stop: the return value (negative errno on failure).
 int64_t syscall_result(const std::vector<uint8_t>& gp);
 
+// ---- the safety net of an injected task -------------------------------------------------
+// ckdump runs syscalls inside its target from a small page of code: a syscall instruction
+// followed by an rt_sigreturn whose frame holds the target's original state. ptrace stops the
+// task at each syscall's exit, so the rest never runs while ckdump lives; if ckdump dies, the
+// task runs on into the rt_sigreturn and is exactly as it was before (the page stays mapped).
+constexpr size_t kSafetyCodeSize = 64;
+// Code for `code_addr`: the syscall instruction is at code_addr; the frame is at frame_addr.
+std::vector<uint8_t> safety_code(uint64_t code_addr, uint64_t frame_addr);
+// The rt_sigreturn frame for `frame_addr` restoring `regs` (as a live task resumes them: an
+// interrupted syscall restarts as the kernel would) and `sigmask`, leaving the alternate stack.
+std::vector<uint8_t> safety_frame(const TaskRegs& regs, uint64_t sigmask, uint64_t frame_addr);
+
 // ---- CPU features --------------------------------------------------------------------
 struct CpuFeatures {
   uint64_t xfeatures = 0;    // x86_64: XCR0 (what XSAVE may hold)

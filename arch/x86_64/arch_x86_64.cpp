@@ -109,6 +109,70 @@ bool fixup_syscall_restart(std::vector<uint8_t>& gp) {
 
 uint64_t user_address_limit() { return 0x7ffffffff000ull; }
 
+std::vector<uint8_t> safety_code(uint64_t code_addr, uint64_t frame_addr) {
+  // syscall; lea rsp, [rip + (frame+8) - next]; mov eax, __NR_rt_sigreturn; syscall
+  // rt_sigreturn finds the frame at rsp - 8, where a handler's return popped the restorer.
+  std::vector<uint8_t> c = {0x0f, 0x05, 0x48, 0x8d, 0x25, 0, 0, 0, 0, 0xb8, 15, 0, 0, 0, 0x0f, 0x05};
+  int64_t disp = static_cast<int64_t>(frame_addr + 8) - static_cast<int64_t>(code_addr + 9);
+  int32_t d = static_cast<int32_t>(disp);
+  std::memcpy(c.data() + 5, &d, 4);
+  c.resize(kSafetyCodeSize, 0xcc);
+  return c;
+}
+
+std::vector<uint8_t> safety_frame(const TaskRegs& regs, uint64_t sigmask, uint64_t frame_addr) {
+  auto r = as_regs(regs.gp);
+  // rt_sigreturn leaves the task outside any syscall: do the restart the kernel would have done.
+  if (static_cast<int64_t>(r.orig_rax) >= 0) {
+    auto ret = static_cast<int64_t>(r.rax);
+    if (ret == -512 || ret == kERESTARTNOINTR || ret == -514) r.rax = r.orig_rax, r.rip -= 2;
+    else if (ret == kERESTART_RESTARTBLOCK) r.rax = __NR_restart_syscall, r.rip -= 2;
+  }
+  struct Sigcontext {
+    uint64_t r8, r9, r10, r11, r12, r13, r14, r15, rdi, rsi, rbp, rbx, rdx, rax, rcx, rsp, rip, eflags;
+    uint16_t cs, gs, fs, ss;
+    uint64_t err, trapno, oldmask, cr2, fpstate, reserved1[8];
+  };
+  struct Frame {
+    uint64_t pretcode;
+    uint64_t uc_flags, uc_link;
+    uint64_t ss_sp;
+    int32_t ss_flags, pad;
+    uint64_t ss_size;
+    Sigcontext mc;
+    uint64_t uc_sigmask;
+    uint8_t info[128];
+  };
+  static_assert(sizeof(Sigcontext) == 256);
+  Frame f{};
+  f.uc_flags = 0x1 | 0x2 | 0x4;  // UC_FP_XSTATE | UC_SIGCONTEXT_SS | UC_STRICT_RESTORE_SS
+  // rt_sigreturn sets the alternate stack from the frame but ignores a failure: invalid flags
+  // leave the thread's own setting untouched, whatever it is.
+  f.ss_flags = 3;
+  auto& m = f.mc;
+  m.r8 = r.r8, m.r9 = r.r9, m.r10 = r.r10, m.r11 = r.r11, m.r12 = r.r12, m.r13 = r.r13, m.r14 = r.r14, m.r15 = r.r15;
+  m.rdi = r.rdi, m.rsi = r.rsi, m.rbp = r.rbp, m.rbx = r.rbx, m.rdx = r.rdx, m.rax = r.rax, m.rcx = r.rcx;
+  m.rsp = r.rsp, m.rip = r.rip, m.eflags = r.eflags;
+  m.cs = static_cast<uint16_t>(r.cs), m.ss = static_cast<uint16_t>(r.ss);
+  f.uc_sigmask = sigmask;
+  const size_t fp_off = (sizeof f + 63) & ~size_t{63};
+  m.fpstate = frame_addr + fp_off;
+  std::vector<uint8_t> out(fp_off + regs.fp.size() + 4, 0);
+  std::memcpy(out.data() + fp_off, regs.fp.data(), regs.fp.size());
+  // The software-reserved bytes of the FXSAVE area say an XSAVE frame follows.
+  struct {
+    uint32_t magic1, extended_size;
+    uint64_t xfeatures;
+    uint32_t xstate_size, padding[7];
+  } sw{0x46505853, static_cast<uint32_t>(regs.fp.size() + 4), host_cpu_features().xfeatures,
+       static_cast<uint32_t>(regs.fp.size()), {}};
+  if (regs.fp.size() >= 512) std::memcpy(out.data() + fp_off + 464, &sw, sizeof sw);
+  uint32_t magic2 = 0x46505845;
+  std::memcpy(out.data() + fp_off + regs.fp.size(), &magic2, 4);
+  std::memcpy(out.data(), &f, sizeof f);
+  return out;
+}
+
 std::vector<uint8_t> syscall_insn() { return {0x0f, 0x05}; }
 size_t syscall_insn_align() { return 1; }
 
