@@ -41,6 +41,44 @@ double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::
 // The target's memory ckdump works with while it injects syscalls: for each thread its safety
 // net (arch::safety_code and the frame that puts the thread back if ckdump dies, one page or
 // more), then a page for syscall arguments and results. Unmapped again on the way out.
+// The one syscall that runs before any safety net exists: the mmap of the area that holds them.
+// It enters the kernel as an rt_sigreturn whose frame (below the red zone of the thread's stack,
+// where a signal frame would go) holds the thread's original state, and becomes an mmap only at
+// the syscall-entry stop; at the exit stop it is turned back into that rt_sigreturn. A ckdump
+// that dies at either stop leaves a thread that returns to exactly where it was; only the few
+// microseconds between the two stops, while the kernel maps the area, are unguarded.
+uint64_t guarded_mmap(RemoteSyscall& rs, uint64_t len) {
+  Seized& t = rs.task();
+  const pid_t tid = t.tid();
+  const auto& orig = t.original_regs();
+  const uint64_t gadget = rs.insn();
+  std::vector<uint8_t> probe = arch::safety_frame(orig, t.original_sigmask(), 0);
+  const uint64_t frame_addr = (arch::get_sp(orig.gp) - 128 - probe.size()) & ~uint64_t{63};
+  auto frame = arch::safety_frame(orig, t.original_sigmask(), frame_addr);
+  try {
+    remote_write(tid, frame_addr, frame.data(), frame.size());
+  } catch (const Error&) {
+    // No room on that stack: an ordinary (unguarded) injected mmap.
+    return rs.check("mmap injection area", SYS_mmap, 0, len, PROT_READ | PROT_WRITE | PROT_EXEC,
+                    MAP_PRIVATE | MAP_ANONYMOUS, static_cast<uint64_t>(-1), 0);
+  }
+  const uint64_t args[6] = {0, len, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS,
+                            static_cast<uint64_t>(-1), 0};
+  auto safe = arch::make_syscall_regs(orig.gp, gadget, arch::rt_sigreturn_nr(), args);
+  arch::set_sp(safe, frame_addr + 8);
+  t.regs_dirty();
+  arch::set_gp_regs(tid, safe);
+  t.step_syscall_stop();  // entry of the rt_sigreturn
+  auto at_entry = arch::get_gp_regs(tid);
+  arch::set_syscall_nr(at_entry, SYS_mmap);
+  arch::set_gp_regs(tid, at_entry);
+  t.step_syscall_stop();  // exit of the mmap
+  int64_t r = arch::syscall_result(arch::get_gp_regs(tid));
+  arch::set_gp_regs(tid, safe);
+  if (r < 0 && r > -4096) throw_errno("pid " + std::to_string(tid) + ": mmap injection area", static_cast<int>(-r));
+  return static_cast<uint64_t>(r);
+}
+
 class InjectionArea {
  public:
   InjectionArea(RemoteSyscall& leader, const std::vector<std::vector<uint8_t>>& frames_sizes_of) : rs_(leader) {
@@ -50,8 +88,7 @@ class InjectionArea {
     }
     data_off_ = size_;
     size_ += 4096;
-    addr_ = rs_.check("mmap injection area", SYS_mmap, 0, size_, PROT_READ | PROT_WRITE | PROT_EXEC,
-                      MAP_PRIVATE | MAP_ANONYMOUS, static_cast<uint64_t>(-1), 0);
+    addr_ = guarded_mmap(leader, size_);
   }
   InjectionArea(const InjectionArea&) = delete;
   InjectionArea& operator=(const InjectionArea&) = delete;
@@ -298,7 +335,7 @@ void collect_process(SeizedProcess& sp, FileTable& files, img::Process& p) {
   if (sp.as.vdso_end == 0) throw Error("the process has no [vdso]: cannot inject syscalls", ExitCode::unsupported);
   p.fds = collect_fds(pid, files);
   // Syscalls run at a syscall instruction of the vDSO only until the injection area with the
-  // safety nets is in place: the one mmap of that area is the only unprotected injected syscall.
+  // safety nets is in place, which takes one guarded mmap (guarded_mmap).
   uint64_t gadget = find_syscall_insn(pid, sp.as.vdso_start, sp.as.vdso_end);
   // Nothing may be delivered while a thread runs our syscalls; what arrives stays pending.
   for (auto& t : sp.threads) t.set_sigmask(~0ull);

@@ -26,6 +26,7 @@ class RemoteSyscall {
                  uint64_t a3 = 0, uint64_t a4 = 0, uint64_t a5 = 0);
 
   void set_insn(uint64_t insn_addr) { insn_ = insn_addr; }
+  uint64_t insn() const { return insn_; }
   Seized& task() { return task_; }
 
  private:

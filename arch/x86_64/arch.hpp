@@ -29,6 +29,11 @@ void set_gp_regs(pid_t tid, const std::vector<uint8_t>& gp);
 uint64_t get_ip(const std::vector<uint8_t>& gp);
 uint64_t get_sp(const std::vector<uint8_t>& gp);
 void set_ip(std::vector<uint8_t>& gp, uint64_t ip);
+void set_sp(std::vector<uint8_t>& gp, uint64_t sp);
+// At a syscall-entry stop: makes the kernel run syscall `nr` instead of the one entered.
+void set_syscall_nr(std::vector<uint8_t>& gp, long nr);
+// The syscall number of rt_sigreturn on this architecture.
+long rt_sigreturn_nr();
 // A register set of this architecture with every register 0, for tests and tools that build
 // images without a live task.
 std::vector<uint8_t> blank_gp_regs();

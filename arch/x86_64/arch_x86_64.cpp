@@ -90,6 +90,20 @@ void set_ip(std::vector<uint8_t>& gp, uint64_t ip) {
   gp = to_blob(r);
 }
 
+void set_sp(std::vector<uint8_t>& gp, uint64_t sp) {
+  auto r = as_regs(gp);
+  r.rsp = sp;
+  gp = to_blob(r);
+}
+
+void set_syscall_nr(std::vector<uint8_t>& gp, long nr) {
+  auto r = as_regs(gp);
+  r.orig_rax = static_cast<uint64_t>(nr);
+  gp = to_blob(r);
+}
+
+long rt_sigreturn_nr() { return __NR_rt_sigreturn; }
+
 std::vector<uint8_t> blank_gp_regs() { return to_blob(user_regs_struct{}); }
 
 std::vector<std::pair<std::string, uint64_t>> regs_summary(const std::vector<uint8_t>& gp) {

@@ -1,9 +1,8 @@
 # ckdump killed at any moment — inside the target's injected syscalls (CK_FAULT=injected) and
 # by SIGKILL after random delays — never hurts the target (it runs on, untraced, not stopped,
 # output continuous, memory checksum unchanged) nor the last good checkpoint (still verifies
-# and restores). CK_LONG=1: 200 random kills from 0 to 300 ms instead of 12 from 20 ms; the
-# short mode stays clear of the one injected syscall that has no safety net yet (the mmap of
-# the injection area, about a millisecond into a dump): see README, known limits.
+# and restores). The first kills land 1-8 ms into a dump, while syscalls are injected into the
+# target; the others at random up to 300 ms. CK_LONG=1: 200 kills instead of 12.
 . "$(dirname "$0")/lib.sh"
 cd "$WORK"
 runs=${CK_LONG:+200}
@@ -40,7 +39,8 @@ log "killed inside injected syscalls: target intact ($leftover leftover mapping:
 
 lost=0
 for ((r = 0; r < runs; r++)); do
-  delay=$(awk -v lo="${CK_LONG:+0}" -v s=$RANDOM 'BEGIN { srand(s); lo = lo == "" ? 0.02 : 0; printf "%.3f", lo + rand() * (0.3 - lo) }')
+  delay=$(awk -v r=$r -v s=$RANDOM 'BEGIN { srand(s); split("0.001 0.002 0.003 0.004 0.006 0.008", early);
+    printf "%.4f", (r < 6 ? early[r + 1] : rand() * 0.3) }')
   "$CKDUMP" -t "$TARGET" -D ckpt -R --keep 1 2>/dev/null &
   d=$!
   sleep "$delay"
