@@ -11,6 +11,7 @@
 
 #include "arch.hpp"
 #include "error.hpp"
+#include "kernel_abi.hpp"
 #include "log.hpp"
 #include "proc_parse.hpp"
 
@@ -18,16 +19,6 @@ namespace ck {
 
 namespace {
 
-// The kernel's struct sigaction (not glibc's): handler, flags, restorer, 64-bit mask.
-struct KernelSigaction {
-  uint64_t handler, flags, restorer, mask;
-};
-struct KernelStack {
-  uint64_t sp;
-  int32_t flags;
-  int32_t pad;
-  uint64_t size;
-};
 
 template <typename T>
 T read_scratch(pid_t pid, uint64_t scratch) {

@@ -54,9 +54,7 @@ Seized Seized::seize_and_interrupt(pid_t tid) {
     int sig = WSTOPSIG(status);
     if (ptrace(PTRACE_CONT, tid, nullptr, sig) != 0) throw_errno("ptrace cont " + tid_str(tid));
   }
-  s.orig_ = arch::get_regs(tid);
-  if (ptrace(PTRACE_GETSIGMASK, tid, sizeof s.orig_mask_, &s.orig_mask_) != 0)
-    throw_errno("ptrace getsigmask " + tid_str(tid));
+  s.load_original_state();
   return s;
 }
 
@@ -73,19 +71,21 @@ Seized Seized::seize_child_stopped(pid_t tid, const std::function<void()>& after
     int sig = WIFSTOPPED(status) && (status >> 16) == 0 ? WSTOPSIG(status) : 0;
     if (ptrace(PTRACE_CONT, tid, nullptr, sig) != 0) throw_errno("ptrace cont " + tid_str(tid));
   }
-  s.orig_ = arch::get_regs(tid);
-  if (ptrace(PTRACE_GETSIGMASK, tid, sizeof s.orig_mask_, &s.orig_mask_) != 0)
-    throw_errno("ptrace getsigmask " + tid_str(tid));
+  s.load_original_state();
   return s;
+}
+
+void Seized::load_original_state() {
+  orig_ = arch::get_regs(tid_);
+  if (ptrace(PTRACE_GETSIGMASK, tid_, sizeof orig_mask_, &orig_mask_) != 0)
+    throw_errno("ptrace getsigmask " + tid_str(tid_));
 }
 
 Seized Seized::attached_stopped(pid_t tid) {
   Seized s(tid);
   s.active_ = true;
   s.kill_on_destroy_ = true;
-  s.orig_ = arch::get_regs(tid);
-  if (ptrace(PTRACE_GETSIGMASK, tid, sizeof s.orig_mask_, &s.orig_mask_) != 0)
-    throw_errno("ptrace getsigmask " + tid_str(tid));
+  s.load_original_state();
   return s;
 }
 
@@ -98,9 +98,7 @@ Seized Seized::adopt_new_task(pid_t tid) {
     if (WIFSTOPPED(status) && (status >> 16) == PTRACE_EVENT_STOP) break;
     throw Error("new task " + std::to_string(tid) + ": unexpected first stop (status " + std::to_string(status) + ")");
   }
-  s.orig_ = arch::get_regs(tid);
-  if (ptrace(PTRACE_GETSIGMASK, tid, sizeof s.orig_mask_, &s.orig_mask_) != 0)
-    throw_errno("ptrace getsigmask " + tid_str(tid));
+  s.load_original_state();
   return s;
 }
 

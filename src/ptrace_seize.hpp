@@ -72,6 +72,7 @@ class Seized {
   explicit Seized(pid_t tid) : tid_(tid) {}
   void restore_and_detach() noexcept;
   void enter_signal_stop();
+  void load_original_state();  // registers and signal mask of the stopped task, as found
 
   pid_t tid_ = -1;
   bool active_ = false;

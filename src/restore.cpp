@@ -25,6 +25,7 @@
 
 #include "arch.hpp"
 #include "error.hpp"
+#include "kernel_abi.hpp"
 #include "image_dir.hpp"
 #include "log.hpp"
 #include "namespaces.hpp"
@@ -40,15 +41,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-struct KernelSigaction {
-  uint64_t handler, flags, restorer, mask;
-};
-struct KernelStack {
-  uint64_t sp;
-  int32_t flags;
-  int32_t pad;
-  uint64_t size;
-};
 
 std::string hex(uint64_t v) {
   char b[32];
