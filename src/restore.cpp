@@ -386,6 +386,10 @@ std::vector<Seized> finish_process(const RestoreContext& ctx, size_t index, Seiz
 
   // The other threads, with their TIDs: clone3 run by the leader; each new thread is
   // auto-attached (PTRACE_O_TRACECLONE) and stops before its first instruction.
+  if (p.threads.size() > 1 &&
+      ptrace(PTRACE_SETOPTIONS, pid, nullptr,
+             PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL | PTRACE_O_TRACEFORK | PTRACE_O_TRACECLONE) != 0)
+    throw_errno("ptrace setoptions");
   for (size_t i = 1; i < p.threads.size(); i++) {
     pid_t tid = p.threads[i].tid;
     KernelCloneArgs ca{};
@@ -515,7 +519,7 @@ void wait_all_prepared(RestoreContext& ctx) {
       auto it = inner_of.find(t);
       pid_t id = ctx.own_ns ? (it == inner_of.end() ? -1 : it->second) : t;
       if (waiting.count(id)) throw Error("pid " + std::to_string(id) + " failed while being prepared");
-      continue;  // a recreated zombie, or a helper thread of a process
+      continue;  // a recreated zombie
     }
     if (!WIFSTOPPED(status)) continue;
     int event = status >> 16, sig = WSTOPSIG(status);
@@ -605,8 +609,9 @@ RestoreResult restore(const RestoreOptions& opts) {
     try {
       std::vector<std::vector<Seized>> finished;
       try {
-        if (ptrace(PTRACE_SEIZE, root, nullptr,
-                   PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL | PTRACE_O_TRACEFORK | PTRACE_O_TRACECLONE) != 0)
+        // Forks are followed so that every process of the tree is ours; threads are not: the
+        // preparing processes run helper threads whose exits we would have to reap.
+        if (ptrace(PTRACE_SEIZE, root, nullptr, PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL | PTRACE_O_TRACEFORK) != 0)
           throw_errno("ptrace seize pid " + std::to_string(root));
         if (ctx.own_ns)
           ns::write_id_maps(root, getuid() == 0 ? tree.uid_map : ns::own_id_map(getuid()),
