@@ -65,7 +65,7 @@ uint64_t guarded_mmap(RemoteSyscall& rs, uint64_t len) {
   const uint64_t args[6] = {0, len, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS,
                             static_cast<uint64_t>(-1), 0};
   auto safe = arch::make_syscall_regs(orig.gp, gadget, arch::rt_sigreturn_nr(), args);
-  arch::set_sp(safe, frame_addr + 8);
+  arch::set_sp(safe, arch::sigreturn_sp(frame_addr));
   t.regs_dirty();
   arch::set_gp_regs(tid, safe);
   t.step_syscall_stop();  // entry of the rt_sigreturn
@@ -123,6 +123,9 @@ void fill_manifest(img::Manifest& m, const img::Tree& tree, pid_t vdso_pid, uint
   m.root_pid = tree.root_pid;
   m.cpu.xsave_size = arch::host_cpu_features().xsave_size;
   for (auto& p : tree.processes) {
+    auto h = arch::hwcaps_needed(p.mm.auxv);
+    m.cpu.hwcap |= h.hwcap;
+    m.cpu.hwcap2 |= h.hwcap2;
     for (auto& t : p.threads) {
       m.cpu.xfeatures |= arch::fp_features_used(t.fpregs);
       m.cpu.xsave_size = static_cast<uint32_t>(t.fpregs.size());

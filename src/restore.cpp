@@ -59,6 +59,8 @@ void check_machine(const img::LoadedImage& image) {
                     std::to_string(sysconf(_SC_PAGESIZE)),
                 ExitCode::unsupported);
   auto host = arch::host_cpu_features();
+  if (auto miss = arch::missing_hwcaps({m.cpu.hwcap, m.cpu.hwcap2}); !miss.empty())
+    throw Error("this CPU lacks " + miss + ", which the checkpointed program may use", ExitCode::unsupported);
   if (uint64_t missing = m.cpu.xfeatures & ~host.xfeatures)
     throw Error("this CPU lacks " + arch::feature_names(missing) + ", which the checkpointed program uses",
                 ExitCode::unsupported);
@@ -188,9 +190,12 @@ void set_signal_state(const img::Process& p) {
   }
   for (int which = 0; which < 3; which++) {
     const auto& t = p.itimers[which];
+    // A periodic timer that expired while the process was held shows value 0: the kernel
+    // re-arms it only when the signal is dequeued. It still runs; 0 would switch it off.
+    int64_t value = t.value_us == 0 ? t.interval_us : t.value_us;
     itimerval it{};
     it.it_interval = {t.interval_us / 1000000, t.interval_us % 1000000};
-    it.it_value = {t.value_us / 1000000, t.value_us % 1000000};
+    it.it_value = {value / 1000000, value % 1000000};
     if (setitimer(which, &it, nullptr) != 0) throw_errno("setitimer " + std::to_string(which));
   }
 }

@@ -76,6 +76,9 @@ std::vector<uint8_t> safety_code(uint64_t code_addr, uint64_t frame_addr);
 // The rt_sigreturn frame for `frame_addr` restoring `regs` (as a live task resumes them: an
 // interrupted syscall restarts as the kernel would) and `sigmask`, leaving the alternate stack.
 std::vector<uint8_t> safety_frame(const TaskRegs& regs, uint64_t sigmask, uint64_t frame_addr);
+// The stack pointer rt_sigreturn needs for a frame made by safety_frame at `frame_addr`
+// (x86_64: frame_addr + 8, where a handler's return has popped the restorer; aarch64 differs).
+uint64_t sigreturn_sp(uint64_t frame_addr);
 
 // ---- CPU features --------------------------------------------------------------------
 struct CpuFeatures {

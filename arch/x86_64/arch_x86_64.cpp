@@ -187,6 +187,8 @@ std::vector<uint8_t> safety_frame(const TaskRegs& regs, uint64_t sigmask, uint64
   return out;
 }
 
+uint64_t sigreturn_sp(uint64_t frame_addr) { return frame_addr + 8; }
+
 std::vector<uint8_t> syscall_insn() { return {0x0f, 0x05}; }
 size_t syscall_insn_align() { return 1; }
 

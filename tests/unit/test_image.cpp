@@ -24,6 +24,7 @@
 #include <random>
 #include <sstream>
 
+#include "arch.hpp"
 #include "error.hpp"
 #include "image_dir.hpp"
 #include "image_json.hpp"
@@ -59,7 +60,7 @@ Thread make_thread(Filler& f) {
   Thread t;
   t.tid = static_cast<int32_t>(f.u32() & 0xffff);
   t.comm = f.str("thr");
-  t.gpregs = f.blob(sizeof(user_regs_struct));
+  t.gpregs = f.blob(ck::arch::blank_gp_regs().size());
   t.fpregs = f.blob(832);
   t.sigmask = f.u64();
   t.pending = {f.siginfo(), f.siginfo()};
@@ -1496,11 +1497,10 @@ BOOST_AUTO_TEST_CASE(json_of_a_full_image) {
   img.manifest = make_full_manifest();
   img.tree = make_full_tree();
   img.tree.processes[0].threads[1].gpregs.clear();
-  user_regs_struct regs{};
-  regs.rip = 0x401000;
-  regs.rsp = 0x7ffc0000;
-  img.tree.processes[0].threads[0].gpregs.assign(reinterpret_cast<uint8_t*>(&regs),
-                                                  reinterpret_cast<uint8_t*>(&regs) + sizeof regs);
+  auto regs = ck::arch::blank_gp_regs();
+  ck::arch::set_ip(regs, 0x401000);
+  img.tree.processes[0].threads[0].gpregs = regs;
+  const std::string ip_name = ck::arch::regs_summary(regs).at(0).first;
   img.tree.processes[0].sigactions.fill(SigAction{});
   img.tree.processes[0].sigactions[9] = SigAction{1, 0, 0, 0};
   img.tree.processes[0].sigactions[14] = SigAction{0x401234, 0x14000000, 0x401000, 0x2};
@@ -1537,7 +1537,7 @@ BOOST_AUTO_TEST_CASE(json_of_a_full_image) {
   BOOST_TEST(std::next(fds.begin())->second.get<std::string>("path") == "/tmp/data");
   BOOST_TEST(std::next(fds.begin(), 2)->second.get<std::string>("path") == "pipe:[" + std::to_string(make_full_tree().pipes[0].ino) + "]");
   const auto& threads = p0.get_child("threads");
-  BOOST_TEST(threads.begin()->second.get<std::string>("registers.rip") == "0x401000");
+  BOOST_TEST(threads.begin()->second.get<std::string>("registers." + ip_name) == "0x401000");
   BOOST_TEST(!std::next(threads.begin())->second.get_child_optional("registers"));  // empty blob: none
   BOOST_TEST(num(p0, "pages.frames") == 2);
   BOOST_TEST(num(p0, "pages.pages") == 2 + int64_t{img.tree.processes[0].pages[1].runs[0].npages});

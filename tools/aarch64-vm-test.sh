@@ -1,0 +1,184 @@
+#!/usr/bin/env bash
+# ck on arm64, from an x86_64 Debian 12 machine, as root:
+#  1. installs what it needs (cross compiler, arm64 -dev packages, QEMU),
+#  2. cross-builds everything statically (tools/cross/aarch64-linux-gnu.ini, -Dstatic=true),
+#  3. runs the unit tests under qemu-user (qemu-aarch64-static), which has no ptrace: the cases
+#     that trace a child skip themselves there, and unit_pages (process_vm_readv, pagemap) is
+#     left to the VM,
+#  4. boots Debian's arm64 kernel (linux-image-cloud-arm64, fetched with apt-get download and
+#     unpacked, never installed) in qemu-system-aarch64 with an initramfs of busybox and the
+#     static binaries, and runs tests/aarch64/run.sh there: the unit tests again, with ptrace,
+#     and the end-to-end tests; /init prints the result and powers the VM off.
+# Prints each test, the FIGURE lines (256 MiB dump/restore times in the VM), and at the end
+# "N passed, N failed" over both parts; exits 1 if anything failed or did not build.
+# Environment: CK_AARCH64_BUILD (build directory, default build-aarch64), CK_AARCH64_CACHE
+# (downloaded kernel and busybox, default /var/cache/ck-aarch64), CK_VM_TIMEOUT (seconds, 900),
+# CK_VM_TESTS (comma-separated names: only those tests in the VM, e.g. "signals,unit_arch"),
+# CK_VM_REPEAT (run the end-to-end tests that many times).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SRC=$PWD
+BUILD=${CK_AARCH64_BUILD:-$SRC/build-aarch64}
+CACHE=${CK_AARCH64_CACHE:-/var/cache/ck-aarch64}
+VM_TIMEOUT=${CK_VM_TIMEOUT:-900}
+T0=$SECONDS
+
+say() { echo "=== $* ($((SECONDS - T0)) s)"; }
+
+# ---- 1. packages ----------------------------------------------------------------------
+say "packages"
+if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+  dpkg --add-architecture arm64
+  NEED_UPDATE=1
+fi
+PKGS="g++-aarch64-linux-gnu qemu-system-arm qemu-user-static cpio meson ninja-build pkg-config
+      libzstd-dev:arm64 libxxhash-dev:arm64 libelf-dev:arm64 libcap-dev:arm64 zlib1g-dev:arm64
+      libboost-test-dev:arm64"
+missing=$(for p in $PKGS; do dpkg -s "$p" >/dev/null 2>&1 || echo "$p"; done)
+if [ -n "$missing" ]; then
+  echo "installing:" $missing
+  apt-get update -q >/dev/null
+  NEED_UPDATE=0
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $missing >/dev/null
+fi
+
+# The arm64 kernel and busybox are unpacked, not installed: they are for the guest.
+mkdir -p "$CACHE"
+fetch() {  # fetch PACKAGE: unpacks its newest arm64 .deb into $CACHE/root, once
+  local pkg=$1 deb
+  deb=$(ls "$CACHE"/"${pkg%%:*}"_*_arm64.deb 2>/dev/null | tail -1 || true)
+  if [ -z "$deb" ]; then
+    [ "${NEED_UPDATE:-0}" = 1 ] && { apt-get update -q >/dev/null; NEED_UPDATE=0; }
+    (cd "$CACHE" && apt-get download -q "$pkg" >/dev/null 2>&1) || { echo "apt-get download $pkg failed" >&2; exit 1; }
+    deb=$(ls "$CACHE"/"${pkg%%:*}"_*_arm64.deb | tail -1)
+    dpkg -x "$deb" "$CACHE/root"
+  fi
+}
+KPKG=$(apt-cache depends linux-image-cloud-arm64:arm64 2>/dev/null | awk '/Depends: linux-image-/ {print $2; exit}')
+[ -n "$KPKG" ] || { echo "cannot resolve linux-image-cloud-arm64 (apt-get update?)" >&2; exit 1; }
+fetch "$KPKG"
+fetch busybox-static:arm64
+KERNEL=$(ls "$CACHE"/root/boot/vmlinuz-* | tail -1)
+echo "guest kernel: $(basename "$KERNEL")"
+
+# ---- 2. cross build -------------------------------------------------------------------
+say "cross build"
+if [ ! -f "$BUILD/build.ninja" ]; then
+  setup_log=$(mktemp)
+  meson setup "$BUILD" --cross-file tools/cross/aarch64-linux-gnu.ini -Dstatic=true >"$setup_log" 2>&1 ||
+    { cat "$setup_log"; exit 1; }
+fi
+build_failed=0
+# -k 0: a target another change broke on arm64 is reported, the rest is still tested.
+if ! ninja -C "$BUILD" -k 0 >"$BUILD/ninja.log" 2>&1; then
+  build_failed=1
+  echo "BUILD FAILED:"
+  grep -E '^FAILED|error:' "$BUILD/ninja.log" | head -20
+fi
+for exe in src/ckdump src/ckrestore src/ckimage; do
+  [ -x "$BUILD/$exe" ] || { echo "$exe did not build" >&2; exit 1; }
+done
+
+# ---- 3. unit tests under qemu-user ----------------------------------------------------
+say "unit tests under qemu-user"
+passed=0
+failed=0
+for u in "$BUILD"/tests/unit/unit_*; do
+  [ -f "$u" ] && [ -x "$u" ] || continue
+  name=$(basename "$u")
+  args=()
+  case $name in
+    unit_pages) continue ;;  # process_vm_readv and pagemap: VM only
+    # qemu-user's own /proc/self/stat has fewer fields than a kernel's.
+    unit_proc_parse) args=(--run_test='!reading/read_file_whole') ;;
+  esac
+  if (cd "$BUILD" && timeout 600 qemu-aarch64-static "$u" "${args[@]}" >"$BUILD/$name.qemu.log" 2>&1); then
+    passed=$((passed + 1))
+    echo "PASS qemu-user $name"
+  else
+    failed=$((failed + 1))
+    echo "FAIL qemu-user $name"
+    tail -30 "$BUILD/$name.qemu.log" | sed 's/^/    /'
+  fi
+done
+
+# ---- 4. initramfs ---------------------------------------------------------------------
+say "initramfs"
+ROOT="$BUILD/initramfs"
+rm -rf "$ROOT"
+mkdir -p "$ROOT"/{bin,sbin,proc,sys,dev,tmp,ck/bin,ck/progs,ck/unit,ck/tests}
+cp "$CACHE/root/bin/busybox" "$ROOT/bin/busybox"
+cp "$BUILD"/src/{ckdump,ckrestore,ckimage} "$ROOT/ck/bin/"
+for p in memhog sigstate sockhold fpustate mteuse fdkinds mapkinds; do
+  [ -x "$BUILD/tests/progs/$p" ] && cp "$BUILD/tests/progs/$p" "$ROOT/ck/progs/"
+done
+for u in "$BUILD"/tests/unit/unit_*; do [ -f "$u" ] && [ -x "$u" ] && cp "$u" "$ROOT/ck/unit/"; done
+cp tests/aarch64/*.sh "$ROOT/ck/tests/"
+# The unit tests read their fixtures at the source path they were built with.
+mkdir -p "$ROOT$SRC/tests/unit"  # CK_FIXTURES is tests/unit/../fixtures
+cp -r tests/fixtures "$ROOT$SRC/tests/"
+cat >"$ROOT/init" <<'EOF'
+#!/bin/busybox sh
+/bin/busybox --install -s /bin
+export PATH=/bin:/sbin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mount -t tmpfs -o size=90% tmpfs /tmp
+hostname ck-arm64
+# The cross-CPU test's image, made by the first VM (see the end of this script).
+[ -f /xcpu.tar.gz ] && mkdir -p /tmp/xcpu && gzip -dc /xcpu.tar.gz | tar xf - -C /tmp/xcpu
+echo "CK-VM: booted in $(awk '{print $1}' /proc/uptime) s"
+sh /ck/tests/run.sh 2>&1 | tee /tmp/result.log
+echo "CK-VM-RESULT: $(tail -1 /tmp/result.log)"
+poweroff -f
+EOF
+chmod 755 "$ROOT/init"
+(cd "$ROOT" && find . | cpio -o -H newc --quiet | gzip -1) >"$BUILD/initramfs.cpio.gz"
+echo "initramfs: $(du -h "$BUILD/initramfs.cpio.gz" | cut -f1)"
+
+# ---- 5. the VMs ------------------------------------------------------------------------
+# -cpu max with the implementation-defined PAC algorithm (the QARMA ones are 3-4x slower to
+# emulate), SVE up to 512 bits, MTE (mte=on) so that its refusal is tested; kpti=0: no
+# page-table isolation to emulate; -nic none: no network.
+# boot_vm NAME MACHINE CPU INITRD APPEND: the guest's console in $BUILD/vm-NAME.log (shown
+# filtered); adds its "N passed, N failed" to the totals.
+boot_vm() {
+  local name=$1 machine=$2 cpu=$3 initrd=$4 append=$5 log="$BUILD/vm-$1.log" result
+  say "booting arm64 VM ($name: -M $machine -cpu $cpu)"
+  timeout "$VM_TIMEOUT" qemu-system-aarch64 -M "$machine" -cpu "$cpu" -smp 2 -m 2048 \
+    -nographic -nic none -no-reboot -kernel "$KERNEL" -initrd "$initrd" \
+    -append "console=ttyAMA0 rdinit=/init kpti=0 panic=-1 quiet loglevel=3 $append" </dev/null 2>&1 |
+    tr -d '\r' | tee "$log" | grep -E '^(PASS|FAIL|FIGURE|    |CK-VM|kernel|cpu features)' || true
+  result=$(sed -n 's/^CK-VM-RESULT: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$log")
+  if [ -z "$result" ]; then
+    echo "FAIL the $name VM gave no result (timeout or crash): see $log"
+    tail -20 "$log"
+    failed=$((failed + 1))
+  else
+    passed=$((passed + ${result% *}))
+    failed=$((failed + ${result#* }))
+  fi
+}
+
+xcpu=
+case ",${CK_VM_TESTS:-xcpu}," in *,xcpu,*) xcpu=" ck.xcpu=export" ;; esac
+boot_vm main virt,mte=on max,pauth-impdef=on,sve-max-vq=4 "$BUILD/initramfs.cpio.gz" \
+  "${CK_VM_TESTS:+ck.tests=$CK_VM_TESTS}${CK_VM_REPEAT:+ ck.repeat=$CK_VM_REPEAT}$xcpu"
+
+# The cross-CPU test: the image the first VM printed, restored on a Cortex-A72 (Armv8.0: no SVE,
+# no pointer authentication), must be refused.
+sed -n '/^CK-IMAGE-BEGIN$/,/^CK-IMAGE-END$/p' "$BUILD/vm-main.log" | sed '1d;$d' | base64 -d >"$BUILD/xcpu.tar.gz" 2>/dev/null || true
+if [ -s "$BUILD/xcpu.tar.gz" ]; then
+  cp "$BUILD/xcpu.tar.gz" "$ROOT/xcpu.tar.gz"
+  (cd "$ROOT" && find . | cpio -o -H newc --quiet | gzip -1) >"$BUILD/initramfs-xcpu.cpio.gz"
+  boot_vm xcpu virt cortex-a72 "$BUILD/initramfs-xcpu.cpio.gz" "ck.xcpu=restore"
+elif [ -n "$xcpu" ]; then
+  echo "FAIL xcpu: the first VM printed no image"
+  failed=$((failed + 1))
+fi
+
+failed=$((failed + build_failed))
+say "done"
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]
