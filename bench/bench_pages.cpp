@@ -28,6 +28,7 @@
 #include "pagemap_scan.hpp"
 #include "unique_fd.hpp"
 #include "unique_mapping.hpp"
+#include "workload_data.hpp"
 
 using namespace ck;
 
@@ -41,6 +42,7 @@ struct Args {
   std::string dir = "/var/tmp";
   unsigned threads = 0;
   int level = 1;
+  size_t frame_bytes = 4u << 20;
   bool progress = false;
 };
 
@@ -51,6 +53,7 @@ struct Args {
                "  --dir DIR    where the pages file and the write baseline go (default /var/tmp)\n"
                "  --threads N  dump/restore workers, 0 = all CPUs (default 0)\n"
                "  --level L    zstd level of the dump, 0 = raw (default 1)\n"
+               "  --frame-kib N  raw bytes per frame (default 4096)\n"
                "  --progress   show the dump's progress line\n");
   std::exit(2);
 }
@@ -73,6 +76,8 @@ Args parse_args(int argc, char** argv) {
       a.threads = static_cast<unsigned>(std::atoi(v));
     else if (k == "--level")
       a.level = std::atoi(v);
+    else if (k == "--frame-kib")
+      a.frame_bytes = static_cast<size_t>(std::atol(v)) << 10;
     else
       usage();
   }
@@ -99,34 +104,16 @@ void parallel_for(size_t n, const std::function<void(size_t, size_t)>& f) {
   for (unsigned k = 0; k < t; ++k) threads.emplace_back([&, k] { f(n * k / t, n * (k + 1) / t); });
 }
 
-uint64_t splitmix(uint64_t& s) {
-  uint64_t z = (s += 0x9e3779b97f4a7c15ull);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
-
-// A simulation-like field: smooth in space, with noise in the last few significant digits, as
-// state that has been integrated for a while looks.
+// The workloads of the suite (workload_data.hpp): the same bytes bench_target holds.
 void fill_smooth(unsigned char* p, size_t len) {
-  auto* d = reinterpret_cast<double*>(p);
-  parallel_for(len / sizeof(double), [d](size_t a, size_t b) {
-    uint64_t s = a;
-    for (size_t i = a; i < b; ++i) {
-      const double x = static_cast<double>(i % 1048576) * 1e-4, y = static_cast<double>(i / 1048576) * 1e-2;
-      const double noise = static_cast<double>(splitmix(s) >> 11) * 0x1p-53 - 0.5;
-      d[i] = std::sin(x) * std::cos(y) + 0.3 * std::sin(3.1 * x + y) + 1e-7 * noise;
-    }
+  ckbench::smooth_rows(len / ckbench::kRowBytes, [p](size_t j, const double* row) {
+    std::memcpy(p + j * ckbench::kRowBytes, row, ckbench::kRowBytes);
   });
 }
 
 void fill_random(unsigned char* p, size_t len) {
-  parallel_for(len / 8, [p](size_t a, size_t b) {
-    uint64_t s = a * 0x51ed27;
-    for (size_t i = a; i < b; ++i) {
-      const uint64_t v = splitmix(s);
-      std::memcpy(p + i * 8, &v, 8);
-    }
+  parallel_for(len / kChunk, [p](size_t a, size_t b) {
+    for (size_t c = a; c < b; ++c) ckbench::random_fill(p + c * kChunk, kChunk, c * kChunk / 8);
   });
 }
 
@@ -269,7 +256,14 @@ Row time_proc_mem(pid_t pid, uint64_t remote, const UniqueMapping& dst) {
 struct CkRun {
   Row dump, dump_no_sync, restore, restore_prefaulted;
   bool identical = false;
+  std::string breakdown;
 };
+
+std::string fmt(double v) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%.3f", v);
+  return b;
+}
 
 CkRun time_ck(pid_t pid, const UniqueMapping& data, const Args& a) {
   const uint64_t base = reinterpret_cast<uint64_t>(data.get());
@@ -286,9 +280,15 @@ CkRun time_ck(pid_t pid, const UniqueMapping& data, const Args& a) {
     PageDumpOptions opts;
     opts.level = a.level;
     opts.threads = a.threads;
+    opts.frame_bytes = a.frame_bytes;
     opts.progress = a.progress;
     const auto st = dump_pages(pid, spans, out, opts, index);
+    const auto t_sync = Clock::now();
     out.finish();  // fdatasync: the dump is durable only here
+    r.breakdown = "pipeline " + fmt(st.seconds) + " s: workers read " + fmt(st.read_seconds) + " s + compress " +
+                  fmt(st.compress_seconds) + " s (thread time); writer waited " + fmt(st.writer_wait_seconds) +
+                  " s, wrote " + fmt(st.write_seconds) + " s; fdatasync " + fmt(since(t_sync)) + " s; " +
+                  std::to_string(st.raw_frames) + "/" + std::to_string(st.frames) + " frames raw";
     r.dump = {"ck dump -" + std::to_string(a.level) + " +fdatasync", since(t0), st.written_bytes};
     r.dump_no_sync = {"ck dump -" + std::to_string(a.level) + " (pipeline only)", st.seconds, st.written_bytes};
   }
@@ -341,6 +341,7 @@ void run_workload(const char* name, void (*fill)(unsigned char*, size_t), const 
   t.add(ck.restore);
   t.add(ck.restore_prefaulted);
   t.print("zstd -1 -T0 (memory)");
+  std::printf("%-8s ck dump: %s\n", name, ck.breakdown.c_str());
   if (!ck.identical) throw Error(std::string(name) + ": restored bytes differ from the original");
 }
 

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <string>
 #include <vector>
 
 #include "image_dir.hpp"
@@ -23,7 +24,7 @@ struct PageSpan {
 struct PageDumpOptions {
   int level = 1;            // zstd level (negative: zstd fast levels); 0 = store raw frames
   unsigned threads = 0;     // 0 = number of CPUs
-  size_t frame_bytes = 4u << 20;
+  size_t frame_bytes = 4u << 20;  // at most 32 MiB
   bool progress = false;    // progress line on stderr
 };
 
@@ -33,7 +34,12 @@ struct PageDumpStats {
   uint64_t raw_bytes = 0;
   uint64_t written_bytes = 0;
   uint64_t frames = 0;          // frames appended to the index
+  uint64_t raw_frames = 0;      // of those, stored uncompressed (incompressible or level 0)
   double seconds = 0;
+  // Where the time went, summed over the workers (seconds of thread time), and how long the
+  // writer waited for the next frame (the workers are the bottleneck) or spent writing (the
+  // stream is).
+  double read_seconds = 0, compress_seconds = 0, write_seconds = 0, writer_wait_seconds = 0;
 };
 
 // Reads the spans of `pid` (process_vm_readv), drops zero pages where allowed, compresses
@@ -53,17 +59,32 @@ struct PageRestoreStats {
   double seconds = 0;
 };
 
+// What a whole image file must be (its manifest entry): size and XXH3-64 of every byte,
+// header included. Lets the readers below check a file while they use it, instead of the
+// caller reading it once more beforehand (load_image(dir, true)).
+struct FileCheck {
+  std::string path;  // for messages
+  uint64_t size = 0;
+  uint64_t xxh3 = 0;
+};
+
 // Decompresses every frame listed in `index` from `fd` (the pages file) straight into the
 // memory `translate` returns, on all cores. Throws Error(bad_image) on a damaged frame:
 // "pages frame N at offset X: <zstd error or what is inconsistent>".
+// With `check`, one more thread hashes the whole file sequentially meanwhile (which also
+// reads ahead for the workers when the image is not in the page cache), and a size or
+// checksum mismatch throws Error(bad_image) "<path>: checksum mismatch (file damaged)" once
+// the frames are in; the caller must then discard the memory it restored.
 PageRestoreStats restore_pages(int fd, const std::vector<img::PageFrame>& index, const Translate& translate,
-                               unsigned threads = 0);
+                               unsigned threads = 0, const FileCheck* check = nullptr);
 
 // Whole-file content (deleted files): compress `len` bytes from src_fd (read with pread from
 // offset 0) into a stream, and back: read_file_content reads image_fd from its current position
 // (after the file header) to EOF and writes the content to dst_fd. Chunks of
 // [u32 raw_len][u32 comp_len][comp_len bytes], little endian; comp_len == raw_len means raw.
+// With `check`, read_file_content also hashes the whole image file (header included) and
+// throws Error(bad_image) on a mismatch after the last chunk.
 void write_file_content(int src_fd, uint64_t len, img::ImageWriter::Stream& out);
-void read_file_content(int image_fd, int dst_fd);
+void read_file_content(int image_fd, int dst_fd, const FileCheck* check = nullptr);
 
 }  // namespace ck

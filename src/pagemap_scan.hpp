@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "unique_fd.hpp"
@@ -27,6 +28,9 @@ class PagemapScanner {  // RAII over /proc/PID/pagemap
  public:
   // allow_ioctl=false forces the /proc/PID/pagemap entry reader (tests, old-kernel behaviour).
   explicit PagemapScanner(pid_t pid, bool allow_ioctl = true);
+  ~PagemapScanner();
+  PagemapScanner(PagemapScanner&&) noexcept;
+  PagemapScanner& operator=(PagemapScanner&&) noexcept;
 
   // Page ranges of [start,end) (page aligned) that hold data: present or swapped, minus pages
   // mapping the shared zero page. Merged, sorted. Throws Error naming pid and address.
@@ -39,8 +43,11 @@ class PagemapScanner {  // RAII over /proc/PID/pagemap
   bool scan_ioctl(uint64_t start, uint64_t end, ScanWant want, std::vector<PageRange>& out);
   void scan_entries(uint64_t start, uint64_t end, ScanWant want, std::vector<PageRange>& out);
 
+  struct Buffers;  // the ioctl's output vector, reused by every call (a dump scans per VMA)
+
   pid_t pid_;
   UniqueFd fd_;
+  std::unique_ptr<Buffers> buf_;
   bool use_ioctl_;
   bool ioctl_proven_ = false;  // once one call worked, EINVAL is a real error, not "unsupported"
   uint64_t zero_pfn_ = 0;      // PFN of the shared zero page for the entry reader; 0 = unknown

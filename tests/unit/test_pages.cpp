@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #include <algorithm>
 #include <cstring>
@@ -589,6 +590,154 @@ BOOST_AUTO_TEST_CASE(file_content_round_trip) {
     auto out2 = w.open_stream("file-1.ck", img::FileKind::file_content);
     BOOST_CHECK_THROW(write_file_content(fd.get(), len + 10, out2), Error);
   }
+}
+
+// Memory of this very process (process_vm_readv reads our own pages as well): regions of
+// several MiB, which the forked child's layout does not have.
+struct OwnRegion {
+  UniqueMapping m;
+  explicit OwnRegion(size_t bytes) {
+    void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    BOOST_REQUIRE(p != MAP_FAILED);
+    m = UniqueMapping(p, bytes);
+  }
+  uint64_t addr() const { return reinterpret_cast<uint64_t>(m.get()); }
+  Translate translate_into(const UniqueMapping& dst) const {
+    return [this, &dst](uint64_t vaddr, uint64_t len) -> unsigned char* {
+      return vaddr >= addr() && vaddr + len <= addr() + m.size() ? dst.bytes() + (vaddr - addr()) : nullptr;
+    };
+  }
+};
+
+uint64_t file_xxh3(const std::string& path, uint64_t& size) {
+  UniqueFd fd(open(path.c_str(), O_RDONLY));
+  BOOST_REQUIRE(fd);
+  std::vector<unsigned char> all;
+  unsigned char buf[65536];
+  ssize_t n;
+  while ((n = read(fd.get(), buf, sizeof buf)) > 0) all.insert(all.end(), buf, buf + n);
+  size = all.size();
+  return XXH3_64bits(all.data(), all.size());
+}
+
+BOOST_AUTO_TEST_CASE(incompressible_frames_skip_zstd) {
+  // 8 MiB of random bytes, then 4 MiB of text, then 4 MiB random but for one text page in
+  // the middle of the frame's samples: frames of 4 MiB.
+  constexpr size_t kMiB = 1u << 20;
+  OwnRegion r(16 * kMiB);
+  uint64_t seed = 7;
+  for (size_t i = 0; i < 16 * kMiB; i += 8) {
+    const uint64_t v = splitmix(seed);
+    std::memcpy(r.m.bytes() + i, &v, 8);
+  }
+  for (size_t i = 8 * kMiB; i < 12 * kMiB; ++i) r.m.bytes()[i] = static_cast<unsigned char>("checkpoint "[i % 11]);
+  for (size_t i = 14 * kMiB; i < 14 * kMiB + 128 * 1024; ++i) r.m.bytes()[i] = 'x';
+  const std::vector<PageSpan> spans{{r.addr(), r.addr() + 16 * kMiB, false}};
+  Dumped d(dir, getpid(), spans, PageDumpOptions{});
+  BOOST_REQUIRE(d.index.size() == 4u);
+  BOOST_TEST((d.index[0].codec == img::Codec::raw));
+  BOOST_TEST((d.index[1].codec == img::Codec::raw));
+  BOOST_TEST((d.index[2].codec == img::Codec::zstd));
+  BOOST_TEST((d.index[3].codec == img::Codec::zstd));  // one sample compressible: zstd runs
+  BOOST_TEST(d.stats.raw_frames == 2u);
+  BOOST_TEST(d.stats.frames == 4u);
+  UniqueMapping dst(mmap(nullptr, 16 * kMiB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), 16 * kMiB);
+  UniqueFd fd = d.open_ro();
+  restore_pages(fd.get(), d.index, r.translate_into(dst));
+  BOOST_TEST(std::memcmp(dst.bytes(), r.m.bytes(), 16 * kMiB) == 0);
+}
+
+BOOST_AUTO_TEST_CASE(huge_frame_request_is_capped) {
+  constexpr size_t kMiB = 1u << 20;
+  OwnRegion r(40 * kMiB);
+  for (size_t i = 0; i < 40 * kMiB; i += kPage) {
+    const size_t stamp = i + 1;  // no page all zeros: every one is dumped
+    std::memcpy(r.m.bytes() + i, &stamp, sizeof stamp);
+  }
+  PageDumpOptions opts;
+  opts.frame_bytes = size_t{1} << 30;
+  opts.threads = 64;  // more workers than the buffer budget has frames for
+  Dumped d(dir, getpid(), {{r.addr(), r.addr() + 40 * kMiB, false}}, opts);
+  BOOST_REQUIRE(d.index.size() == 2u);
+  BOOST_TEST(d.index[0].raw_len == 32 * kMiB);
+  BOOST_TEST(d.index[1].raw_len == 8 * kMiB);
+  UniqueMapping dst(mmap(nullptr, 40 * kMiB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), 40 * kMiB);
+  UniqueFd fd = d.open_ro();
+  restore_pages(fd.get(), d.index, r.translate_into(dst), 3);
+  BOOST_TEST(std::memcmp(dst.bytes(), r.m.bytes(), 40 * kMiB) == 0);
+}
+
+BOOST_AUTO_TEST_CASE(restore_checks_the_whole_file) {
+  Child c(file);
+  const Layout& l = c.layout();
+  PageDumpOptions opts;
+  opts.frame_bytes = 64 * 1024;
+  Dumped d(dir, c.pid(), spans_of(c.pid(), l), opts);
+  FileCheck check;
+  check.path = d.path;
+  check.xxh3 = file_xxh3(d.path, check.size);
+  {
+    LocalMemory m = local_for(l);
+    UniqueFd fd = d.open_ro();
+    restore_pages(fd.get(), d.index, m.translate(), 2, &check);
+    check_restored(m, l);
+  }
+  // A byte flipped inside a raw frame: no frame checksum covers it, only the file's.
+  size_t k = 0;
+  while (k < d.index.size() && d.index[k].codec != img::Codec::raw) ++k;
+  BOOST_REQUIRE(k < d.index.size());
+  UniqueFd rw(open(d.path.c_str(), O_RDWR));
+  unsigned char b = 0;
+  const off_t at = static_cast<off_t>(d.index[k].offset + 100);
+  BOOST_REQUIRE(pread(rw.get(), &b, 1, at) == 1);
+  b ^= 1;
+  BOOST_REQUIRE(pwrite(rw.get(), &b, 1, at) == 1);
+  {
+    LocalMemory m = local_for(l);
+    restore_pages(rw.get(), d.index, m.translate(), 2);  // unnoticed without the check
+    expect_bad_image([&] { restore_pages(rw.get(), d.index, m.translate(), 2, &check); }, "checksum mismatch");
+    expect_bad_image([&] { restore_pages(rw.get(), d.index, m.translate(), 1, &check); }, d.path);
+  }
+  FileCheck longer = check;
+  longer.size += 1;
+  LocalMemory m = local_for(l);
+  expect_bad_image([&] { restore_pages(rw.get(), d.index, m.translate(), 2, &longer); }, "truncated");
+}
+
+BOOST_AUTO_TEST_CASE(file_content_check) {
+  const uint64_t len = 5u * 1024 * 1024 + 77;
+  std::vector<unsigned char> content(len);
+  for (uint64_t i = 0; i < len; ++i) content[i] = static_cast<unsigned char>(i * 31 / 4096);
+  const std::string src = (dir / "deleted").string(), dst = (dir / "restored").string();
+  {
+    UniqueFd fd(open(src.c_str(), O_WRONLY | O_CREAT, 0600));
+    BOOST_REQUIRE(write(fd.get(), content.data(), len) == static_cast<ssize_t>(len));
+  }
+  img::ImageWriter w((dir / "img").string());
+  auto out = w.open_stream("file-0.ck", img::FileKind::file_content);
+  {
+    UniqueFd fd(open(src.c_str(), O_RDONLY));
+    write_file_content(fd.get(), len, out);
+  }
+  out.finish();
+  const std::string image = w.staging_path() + "/file-0.ck";
+  FileCheck check;
+  check.path = image;
+  check.xxh3 = file_xxh3(image, check.size);
+  UniqueFd in(open(image.c_str(), O_RDONLY));
+  {
+    BOOST_REQUIRE(lseek(in.get(), img::kFileHeaderSize, SEEK_SET) >= 0);
+    UniqueFd d(open(dst.c_str(), O_RDWR | O_CREAT | O_TRUNC, 0600));
+    read_file_content(in.get(), d.get(), &check);
+    struct stat st {};
+    BOOST_REQUIRE(fstat(d.get(), &st) == 0);
+    BOOST_TEST(static_cast<uint64_t>(st.st_size) == len);
+  }
+  FileCheck wrong = check;
+  wrong.xxh3 ^= 1;
+  BOOST_REQUIRE(lseek(in.get(), img::kFileHeaderSize, SEEK_SET) >= 0);
+  UniqueFd d(open(dst.c_str(), O_WRONLY | O_TRUNC));
+  expect_bad_image([&] { read_file_content(in.get(), d.get(), &wrong); }, "checksum mismatch");
 }
 
 BOOST_AUTO_TEST_SUITE_END()
