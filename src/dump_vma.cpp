@@ -91,8 +91,9 @@ AddressSpace collect_address_space(pid_t pid, FileTable& files) {
     if (anon && !m.shared) {
       v.kind = img::VmaKind::anon_private;
       for (auto& r : scanner.scan(m.start, m.end, ScanWant::present)) as.spans.push_back({r.start, r.end, false});
-    } else if (m.shared && (anon || (m.path == "/dev/zero" && m.deleted))) {
+    } else if (m.shared && (anon || (m.path == "/dev/zero" && m.deleted) || m.path.rfind("[anon_shmem:", 0) == 0)) {
       v.kind = img::VmaKind::anon_shared;
+      v.shm_id = m.inode;
       for (auto& r : scanner.scan(m.start, m.end, ScanWant::present)) as.spans.push_back({r.start, r.end, false});
     } else {
       if (m.path.rfind("/SYSV", 0) == 0) unsupported(m, "SysV shared memory is not supported yet");

@@ -198,6 +198,7 @@ void enc(Writer& w, const Vma& v) {
   w.u64(v.pgoff);
   w.i32(v.file_id);
   w.str(v.name);
+  w.u64(v.shm_id);
 }
 void dec(Reader& r, Vma& v) {
   v.start = r.u64();
@@ -208,6 +209,7 @@ void dec(Reader& r, Vma& v) {
   v.pgoff = r.u64();
   v.file_id = r.i32();
   v.name = r.str();
+  v.shm_id = r.u64();
 }
 
 // files, fds, pipes
@@ -364,6 +366,36 @@ void dec(Reader& r, ITimer& t) {
   t.value_us = r.i64();
 }
 
+void enc(Writer& w, const PosixTimer& t) {
+  for (int32_t v : {t.id, t.clock, t.notify, t.signo, t.notify_tid}) w.i32(v);
+  w.u64(t.sigval);
+  w.i64(t.value_ns);
+  w.i64(t.interval_ns);
+  w.i32(t.overrun);
+}
+void dec(Reader& r, PosixTimer& t) {
+  for (int32_t* v : {&t.id, &t.clock, &t.notify, &t.signo, &t.notify_tid}) *v = r.i32();
+  t.sigval = r.u64();
+  t.value_ns = r.i64();
+  t.interval_ns = r.i64();
+  t.overrun = r.i32();
+}
+
+void enc(Writer& w, const FileLock& l) {
+  w.u8(static_cast<uint8_t>(l.kind));
+  w.boolean(l.write);
+  w.i32(l.fd);
+  w.u64(l.start);
+  w.u64(l.len);
+}
+void dec(Reader& r, FileLock& l) {
+  l.kind = r.enumeration<LockKind>("LockKind", static_cast<uint8_t>(LockKind::ofd));
+  l.write = r.boolean();
+  l.fd = r.i32();
+  l.start = r.u64();
+  l.len = r.u64();
+}
+
 void enc(Writer& w, const Creds& c) {
   for (uint32_t v : {c.uid, c.euid, c.suid, c.fsuid, c.gid, c.egid, c.sgid, c.fsgid}) w.u32(v);
   enc_vec(w, c.groups, "group");
@@ -444,6 +476,9 @@ void enc(Writer& w, const Process& p) {
   enc_vec(w, p.pages, "page frame");
   w.u64(p.pages_raw_bytes);
   w.u64(p.zero_pages_skipped);
+  enc_vec(w, p.posix_timers, "POSIX timer");
+  enc_vec(w, p.locks, "file lock");
+  w.str(p.cgroup);
 }
 void dec(Reader& r, Process& p) {
   for (int32_t* v : {&p.pid, &p.ppid, &p.pgid, &p.sid}) *v = r.i32();
@@ -471,6 +506,9 @@ void dec(Reader& r, Process& p) {
   dec_vec(r, p.pages, "page frame");
   p.pages_raw_bytes = r.u64();
   p.zero_pages_skipped = r.u64();
+  dec_vec(r, p.posix_timers, "POSIX timer");
+  dec_vec(r, p.locks, "file lock");
+  p.cgroup = r.str();
 }
 
 // whole image
@@ -595,6 +633,9 @@ std::string encode_tree(const Tree& t) {
   enc_vec(w, t.files, "file");
   enc_vec(w, t.pipes, "pipe");
   enc_vec(w, t.processes, "process");
+  w.boolean(t.time_ns);
+  w.i64(t.monotonic_ns);
+  w.i64(t.boottime_ns);
   return w.take();
 }
 
@@ -608,6 +649,9 @@ Tree decode_tree(std::string_view payload) {
   dec_vec(r, t.files, "file");
   dec_vec(r, t.pipes, "pipe");
   dec_vec(r, t.processes, "process");
+  t.time_ns = r.boolean();
+  t.monotonic_ns = r.i64();
+  t.boottime_ns = r.i64();
   r.expect_end();
   check_refs(t);
   return t;

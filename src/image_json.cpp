@@ -439,6 +439,7 @@ void vmas_json(Json& j, const Tree& t, const std::vector<Vma>& vmas) {
     if (!v.name.empty()) j.field("name", v.name);
     if (v.kind == VmaKind::file_private || v.kind == VmaKind::file_shared || v.pgoff) j.field_hex("pgoff", v.pgoff);
     if (const File* f = file_at(t, v.file_id)) j.field("file", f->path);
+    if (v.shm_id) j.field("shm_id", v.shm_id);
     j.end_object();
   }
   j.end_array();
@@ -534,6 +535,39 @@ void pages_json(Json& j, const Process& p) {
   j.end_object();
 }
 
+void ipc_json(Json& j, const Process& p) {
+  j.key("posix_timers");
+  j.begin_array();
+  for (const PosixTimer& t : p.posix_timers) {
+    j.begin_object(true);
+    j.field("id", t.id);
+    j.field("clock", t.clock);
+    j.field("notify", t.notify);
+    j.field("signal", t.signo);
+    if (t.notify_tid) j.field("tid", t.notify_tid);
+    j.field_hex("sigval", t.sigval);
+    j.field("value_ns", t.value_ns);
+    j.field("interval_ns", t.interval_ns);
+    j.field("overrun", t.overrun);
+    j.end_object();
+  }
+  j.end_array();
+  j.key("locks");
+  j.begin_array();
+  for (const FileLock& l : p.locks) {
+    static const char* const kinds[] = {"flock", "posix", "ofd"};
+    j.begin_object(true);
+    j.field("kind", std::string(kinds[static_cast<int>(l.kind)]));
+    j.field("type", std::string(l.write ? "write" : "read"));
+    j.field("fd", l.fd);
+    j.field("start", l.start);
+    if (l.len) j.field("len", l.len); else j.field("len", std::string("EOF"));
+    j.end_object();
+  }
+  j.end_array();
+  j.field("cgroup", p.cgroup);
+}
+
 void process_json(Json& j, const Tree& t, const Process& p) {
   j.begin_object();
   j.field("pid", p.pid);
@@ -557,6 +591,7 @@ void process_json(Json& j, const Tree& t, const Process& p) {
   fds_json(j, t, p.fds);
   threads_json(j, p.threads);
   pages_json(j, p);
+  ipc_json(j, p);
   j.end_object();
 }
 
@@ -633,6 +668,13 @@ std::string image_to_json(const LoadedImage& img) {
   j.field("dir", img.dir);
   manifest_json(j, img.manifest);
   j.field("root_pid", img.tree.root_pid);
+  if (img.tree.time_ns) {
+    j.key("time_namespace");
+    j.begin_object(true);
+    j.field("monotonic_ns", img.tree.monotonic_ns);
+    j.field("boottime_ns", img.tree.boottime_ns);
+    j.end_object();
+  }
   files_json(j, img.tree);
   j.key("processes");
   j.begin_array();

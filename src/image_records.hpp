@@ -10,7 +10,7 @@
 namespace ck::img {
 
 // Bumped on any incompatible change of any record below.
-constexpr uint32_t kFormatVersion = 1;
+constexpr uint32_t kFormatVersion = 2;
 
 // ---- memory ----------------------------------------------------------------------------
 
@@ -48,6 +48,7 @@ struct Vma {
   uint64_t pgoff = 0;   // file offset in bytes (file kinds)
   int32_t file_id = -1; // index into Tree::files (file kinds)
   std::string name;     // the maps name: path, [heap], [stack], [anon:xyz], empty
+  uint64_t shm_id = 0;  // anon_shared: the shared object's inode; VMAs with one id share memory
 };
 
 // ---- files -----------------------------------------------------------------------------
@@ -146,6 +147,30 @@ struct ITimer {
   int64_t value_us = 0;
 };
 
+// A POSIX timer (timer_create), recreated with its id.
+struct PosixTimer {
+  int32_t id = -1;
+  int32_t clock = 0;         // clockid_t (CLOCK_REALTIME, CLOCK_MONOTONIC, cpu clocks)
+  int32_t notify = 0;        // sigev_notify: SIGEV_SIGNAL, SIGEV_NONE, SIGEV_THREAD_ID|SIGEV_SIGNAL
+  int32_t signo = 0;
+  int32_t notify_tid = 0;    // SIGEV_THREAD_ID: the thread (tree's PID namespace)
+  uint64_t sigval = 0;       // sigev_value
+  int64_t value_ns = 0;      // time to the next expiry, 0: disarmed
+  int64_t interval_ns = 0;
+  int32_t overrun = 0;       // timer_getoverrun at dump (shown; the kernel offers no way to set it)
+};
+
+enum class LockKind : uint8_t { flock = 0, posix = 1, ofd = 2 };
+
+// A file lock the process holds, re-taken through fd `fd` before the program resumes.
+struct FileLock {
+  LockKind kind = LockKind::posix;
+  bool write = false;        // F_WRLCK / LOCK_EX, else F_RDLCK / LOCK_SH
+  int32_t fd = -1;
+  uint64_t start = 0;
+  uint64_t len = 0;          // 0: to the end of the file (EOF)
+};
+
 struct Creds {
   uint32_t uid = 0, euid = 0, suid = 0, fsuid = 0;
   uint32_t gid = 0, egid = 0, sgid = 0, fsgid = 0;
@@ -204,6 +229,9 @@ struct Process {
   std::vector<PageFrame> pages;            // index of pages-<pid>.ck
   uint64_t pages_raw_bytes = 0;            // sum of raw_len
   uint64_t zero_pages_skipped = 0;
+  std::vector<PosixTimer> posix_timers;
+  std::vector<FileLock> locks;
+  std::string cgroup;                      // /proc/PID/cgroup: recorded, not restored
 };
 
 // ---- whole image -----------------------------------------------------------------------
@@ -223,6 +251,11 @@ struct Tree {
   std::vector<File> files;
   std::vector<Pipe> pipes;
   std::vector<Process> processes;  // processes[0] is the root
+  // Under `ckrun --time-ns`: the tree has its own time namespace, and its CLOCK_MONOTONIC and
+  // CLOCK_BOOTTIME as it saw them at dump; ckrestore sets the new namespace's offsets so that
+  // both continue from there (on another boot too).
+  bool time_ns = false;
+  int64_t monotonic_ns = 0, boottime_ns = 0;
 };
 
 // One file of the image directory and its checksum, listed in the manifest.

@@ -33,6 +33,7 @@
 #include "ptrace_seize.hpp"
 #include "remote_syscall.hpp"
 #include "restore_vma.hpp"
+#include "restore_shm.hpp"
 #include "unique_fd.hpp"
 
 namespace ck {
@@ -168,6 +169,7 @@ struct RestoreContext {
   const RestoreOptions* opts;
   std::vector<PremapPlan> plans;  // per process index
   OfdPlan ofds;
+  SharedAnonObjects shared_anon;  // made before the first fork; every process inherits them
   std::map<int32_t, size_t> index_of;  // pid -> process index
   // The tree lives in new user/PID/mount namespaces (an image of a program under ckrun): its
   // PIDs are those inside, and ckrestore knows each process by its PID outside.
@@ -296,7 +298,7 @@ pid_t clone_with_pid(pid_t pid, int exit_signal) {
     }
     std::map<int32_t, int> shared_file_fd;
     for (const auto& [file_id, id] : ctx.ofds.shared_files) shared_file_fd[file_id] = ctx.ofds.staging_base + id;
-    premap_memory(tree, p, ctx.plans[index], ctx.image->dir, shared_file_fd);
+    premap_memory(tree, p, ctx.plans[index], ctx.image->dir, shared_file_fd, ctx.shared_anon.addr);
     std::vector<int> internal = {ctx.err_fd()};
     if (p.mm.exe_file_id >= 0) {
       int exe = open_image_file_object(tree.files.at(static_cast<size_t>(p.mm.exe_file_id)), ctx.image->dir, O_RDONLY);
@@ -590,6 +592,7 @@ RestoreResult restore(const RestoreOptions& opts) {
       CK_LOG(1, "pid %d: premap region %s, %llu MiB", p.pid, hex(ctx.plans.back().base).c_str(),
              static_cast<unsigned long long>(ctx.plans.back().size >> 20));
     }
+    ctx.shared_anon = create_shared_anon(tree);
     int go[2], err[2];
     if (pipe2(go, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0) throw_errno("pipe");
     UniqueFd go_r(go[0]), go_w(go[1]), err_r(err[0]), err_w(err[1]);
@@ -608,6 +611,7 @@ RestoreResult restore(const RestoreOptions& opts) {
     pid_t root = ctx.own_ns ? ns::clone_into_new_namespaces() : clone_with_pid(tree.processes[0].pid, SIGCHLD);
     if (root == 0) child_main(ctx, 0);
     fixed.clear();
+    ctx.shared_anon.maps.clear();  // the tree has its own
     go_r.reset();
     err_w.reset();
     CK_LOG(1, "created pid %d", root);

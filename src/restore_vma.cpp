@@ -16,6 +16,7 @@
 #include "page_pipeline.hpp"
 #include "proc_parse.hpp"
 #include "restore_fd.hpp"
+#include "restore_shm.hpp"
 #include "unique_fd.hpp"
 
 namespace ck {
@@ -122,7 +123,7 @@ PremapPlan plan_premap(const img::Process& p, const SpecialMappings& own, std::v
 }
 
 void premap_memory(const img::Tree& tree, const img::Process& p, const PremapPlan& plan, const std::string& image_dir,
-                   const std::map<int32_t, int>& shared_file_fd) {
+                   const std::map<int32_t, int>& shared_file_fd, const std::map<uint64_t, uint64_t>& shared_anon) {
   // The page where the parent will run syscalls, and room for their arguments.
   if (mmap(reinterpret_cast<void*>(plan.insn_page), kPage, PROT_READ | PROT_WRITE,
            MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED)
@@ -152,9 +153,15 @@ void premap_memory(const img::Tree& tree, const img::Process& p, const PremapPla
       has_pages[i] = true;
     }
 
+  std::vector<bool> reprotect = has_pages;
   for (size_t i = 0; i < p.vmas.size(); i++) {
     const img::Vma& v = p.vmas[i];
     if (is_special(v.kind)) continue;
+    if (v.kind == img::VmaKind::anon_shared &&
+        with_context(vma_str(v), [&] { return map_shared_anon(shared_anon, v, plan.premap[i]); })) {
+      reprotect[i] = true;  // the view is read-write until its final protection is set
+      continue;
+    }
     with_context(vma_str(v), [&] {
       int prot = static_cast<int>(v.prot) | (has_pages[i] ? PROT_READ | PROT_WRITE : 0);
       int flags = MAP_FIXED;
@@ -214,7 +221,7 @@ void premap_memory(const img::Tree& tree, const img::Process& p, const PremapPla
     }
     if ((v.advice & img::advice_locked) && mlock(at, len) != 0)
       log::warn(vma_str(v) + ": mlock: " + strerror(errno) + " (restored unlocked)");
-    if (has_pages[i] && mprotect(at, len, static_cast<int>(v.prot)) != 0)
+    if (reprotect[i] && mprotect(at, len, static_cast<int>(v.prot)) != 0)
       throw_errno(vma_str(v) + ": mprotect");
   }
 }

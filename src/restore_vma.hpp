@@ -41,8 +41,9 @@ PremapPlan plan_premap(const img::Process& p, const SpecialMappings& own, std::v
 // In the child: maps every VMA at its premap address, fills in the pages from the image,
 // applies madvise/mlock state and the final protection.
 // `shared_file_fd`: deleted files mapped shared, already recreated: file id -> fd.
+// `shared_anon`: shared anonymous objects inherited from ckrestore (restore_shm.hpp).
 void premap_memory(const img::Tree& tree, const img::Process& p, const PremapPlan& plan, const std::string& image_dir,
-                   const std::map<int32_t, int>& shared_file_fd);
+                   const std::map<int32_t, int>& shared_file_fd, const std::map<uint64_t, uint64_t>& shared_anon);
 
 // In the parent, on the stopped child: removes everything but the premap region and the
 // vDSO, moves the vDSO and every premapped VMA into place.

@@ -593,14 +593,15 @@ BOOST_AUTO_TEST_CASE(encoding_is_little_endian_and_compact) {
   Tree t;
   t.root_pid = 0x01020304;
   std::string enc = encode_tree(t);
-  // root_pid, own_namespaces, uid_map, gid_map, then the files, pipes and processes counts.
+  // root_pid, own_namespaces, uid_map, gid_map, then the files, pipes and processes counts,
+  // then time_ns, monotonic_ns, boottime_ns.
   BOOST_TEST(enc == std::string("\x04\x03\x02\x01" "\0" "\0\0\0\0" "\0\0\0\0"
-                                "\0\0\0\0" "\0\0\0\0" "\0\0\0\0", 25));
+                                "\0\0\0\0" "\0\0\0\0" "\0\0\0\0" "\0" "\0\0\0\0\0\0\0\0" "\0\0\0\0\0\0\0\0", 42));
 }
 
 // Payload offset of the files count: an empty tree ends with the files, pipes and processes
 // counts, whatever the fields before them.
-size_t files_count_offset() { return encode_tree(Tree{}).size() - 12; }
+size_t files_count_offset() { return encode_tree(Tree{}).size() - 12 - 17; }  // counts, then the time namespace
 
 BOOST_AUTO_TEST_CASE(every_truncation_throws) {
   std::string tree = encode_tree(make_full_tree());
@@ -651,7 +652,7 @@ BOOST_AUTO_TEST_CASE(absurd_count_is_refused_before_allocating) {
   size_t files_at = files_count_offset();
   put_u32(enc, files_at, 0xffffffff);
   BOOST_TEST(error_of([&] { decode_tree(enc); }) == "tree.ck offset " + std::to_string(files_at + kFileHeaderSize) +
-                                                        ": file count 4294967295 past end (8 bytes left)");
+                                                        ": file count 4294967295 past end (25 bytes left)");
   // A count that would fit bytes-wise but not element-wise: 4 bytes left cannot hold 2 processes.
   put_u32(enc, files_at, 0);
   put_u32(enc, files_at + 8, 2);
@@ -738,9 +739,11 @@ BOOST_AUTO_TEST_CASE(dangling_references_are_refused) {
 
 BOOST_AUTO_TEST_CASE(manifest_version_is_checked_before_the_rest) {
   Manifest m = make_full_manifest();
-  m.format_version = 2;
-  std::string enc = encode_manifest(m).substr(0, 4) + "whatever a version 2 manifest holds";
-  BOOST_TEST(error_of([&] { decode_manifest(enc); }) == "manifest.ck: format version 2, this ck reads 1");
+  m.format_version = kFormatVersion + 1;
+  std::string enc = encode_manifest(m).substr(0, 4) + "whatever a newer manifest holds";
+  BOOST_TEST(error_of([&] { decode_manifest(enc); }) ==
+             "manifest.ck: format version " + std::to_string(kFormatVersion + 1) + ", this ck reads " +
+                 std::to_string(kFormatVersion));
 }
 
 BOOST_AUTO_TEST_CASE(manifest_page_size_must_be_a_power_of_two) {
@@ -874,15 +877,18 @@ BOOST_AUTO_TEST_CASE(other_format_version_is_named) {
   std::string man = read_file(path);
   put_u32(man, 8, 7);
   write_bytes(path, man);
-  BOOST_TEST(error_of([&] { load_image(dir); }) == path + ": format version 7, this ck reads 1");
+  BOOST_TEST(error_of([&] { load_image(dir); }) ==
+             path + ": format version 7, this ck reads " + std::to_string(kFormatVersion));
 
   // A consistent file whose payload claims another version (header version left at 1).
   put_u32(man, 8, kFormatVersion);
   std::string payload = man.substr(kFileHeaderSize);
-  put_u32(payload, 0, 2);
+  put_u32(payload, 0, kFormatVersion + 1);
   put_u64(man, 24, XXH3_64bits(payload.data(), payload.size()));
   write_bytes(path, man.substr(0, kFileHeaderSize) + payload);
-  BOOST_TEST(error_of([&] { load_image(dir); }) == dir + "/manifest.ck: format version 2, this ck reads 1");
+  BOOST_TEST(error_of([&] { load_image(dir); }) == dir + "/manifest.ck: format version " +
+                                                       std::to_string(kFormatVersion + 1) + ", this ck reads " +
+                                                       std::to_string(kFormatVersion));
 }
 
 BOOST_AUTO_TEST_CASE(missing_things_are_named) {
