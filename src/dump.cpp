@@ -22,6 +22,7 @@
 #include "dump_task.hpp"
 #include "dump_vma.hpp"
 #include "error.hpp"
+#include "file_locks.hpp"
 #include "image_dir.hpp"
 #include "log.hpp"
 #include "namespaces.hpp"
@@ -337,6 +338,7 @@ void collect_process(SeizedProcess& sp, FileTable& files, img::Process& p) {
   p.vmas = sp.as.vmas;
   if (sp.as.vdso_end == 0) throw Error("the process has no [vdso]: cannot inject syscalls", ExitCode::unsupported);
   p.fds = collect_fds(pid, files);
+  p.locks = collect_locks(pid, p.fds);
   // Syscalls run at a syscall instruction of the vDSO only until the injection area with the
   // safety nets is in place, which takes one guarded mmap (guarded_mmap).
   uint64_t gadget = find_syscall_insn(pid, sp.as.vdso_start, sp.as.vdso_end);
@@ -405,6 +407,7 @@ DumpReport dump(const DumpOptions& opts) {
       fds.push_back({seized[i].pid, &p.fds});
     }
     link_fds(fds, tree.pipes);
+    dedupe_ofd_locks(tree.processes);
     if (own_namespaces) use_inner_pids(tree, seized);
     const SeizedProcess& first = seized[0];
     fill_manifest(manifest, tree, first.pid, first.as.vdso_start, first.as.vdso_end);

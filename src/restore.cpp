@@ -25,6 +25,7 @@
 
 #include "arch.hpp"
 #include "error.hpp"
+#include "file_locks.hpp"
 #include "kernel_abi.hpp"
 #include "image_dir.hpp"
 #include "log.hpp"
@@ -307,6 +308,7 @@ pid_t clone_with_pid(pid_t pid, int exit_signal) {
       internal.push_back(ctx.exe_fd());
     }
     place_fds(p, ctx.ofds, internal);
+    take_locks(p);
     set_process_attributes(p);
     set_signal_state(p);
     close(ctx.err_fd());
