@@ -13,6 +13,7 @@
 #include "error.hpp"
 #include "kernel_abi.hpp"
 #include "log.hpp"
+#include "posix_timers.hpp"
 #include "proc_parse.hpp"
 
 namespace ck {
@@ -67,6 +68,13 @@ void fixup_rseq(pid_t tid, img::Thread& t) {
     CK_LOG(1, "tid %d: in an rseq critical section, moved to its abort handler", tid);
     arch::set_ip(t.gpregs, desc.abort_ip);
   }
+}
+
+// Recorded so that ckimage shows where the process ran; a normal user may not move a process
+// into another cgroup, so ckrestore leaves the restored tree where it starts it.
+void collect_cgroup(img::Process& p) {
+  auto text = proc::read_file_if_exists("/proc/" + std::to_string(p.pid) + "/cgroup");
+  if (text) p.cgroup = text->substr(0, text->find_last_not_of('\n') + 1);
 }
 
 }  // namespace
@@ -126,9 +134,6 @@ static TaskCheck check_task_supported_unguarded(pid_t pid) {
   r.zombie = status.state == 'Z' || status.state == 'X';
   r.threads = status.threads;
   if (r.zombie) return r;
-  auto timers = proc::read_file_if_exists(base + "/timers");
-  if (timers && !timers->empty())
-    throw Error(pstr(pid) + " uses POSIX timers (timer_create): not supported yet", ExitCode::unsupported);
   if (status.seccomp == 2)
     throw Error(pstr(pid) + " runs under a seccomp filter: not supported yet", ExitCode::unsupported);
   return r;
@@ -196,6 +201,8 @@ void collect_process_state(RemoteSyscall& rs, uint64_t scratch, img::Process& p)
                         it.it_value.tv_sec * 1000000 + it.it_value.tv_usec};
   }
   collect_signals(rs, scratch, p);
+  collect_posix_timers(rs, scratch, p);
+  collect_cgroup(p);
 }
 
 }  // namespace ck

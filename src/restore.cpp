@@ -29,6 +29,7 @@
 #include "kernel_abi.hpp"
 #include "image_dir.hpp"
 #include "log.hpp"
+#include "posix_timers.hpp"
 #include "namespaces.hpp"
 #include "proc_parse.hpp"
 #include "ptrace_seize.hpp"
@@ -439,6 +440,10 @@ std::vector<Seized> finish_process(const RestoreContext& ctx, size_t index, Seiz
       remote_write(pid, data, si.raw.data(), si.raw.size());
       rs.check("rt_tgsigqueueinfo " + std::to_string(sig), SYS_rt_tgsigqueueinfo, p.pid, t.tid, sig, data);
     }
+
+  // After the queued signals (a timer's signal pending at dump is among them) and once every
+  // thread a timer may signal exists.
+  restore_posix_timers(rs, data, p);
 
   // Process groups: a group led by a process of the tree is joined now that all exist.
   if (p.pgid != p.pid && ctx.index_of.count(p.pgid)) rs.check("setpgid", SYS_setpgid, 0, p.pgid);

@@ -1,7 +1,9 @@
-// The fdinfo "lock:" parser on real samples (tests/fixtures/proc/fdinfo_lock_*.txt, Linux 6.18:
+// Parsers of kernel-object state: the fdinfo "lock:" parser on real samples (tests/fixtures/proc/fdinfo_lock_*.txt, Linux 6.18:
 // a flock, two POSIX locks of one fd, an OFD lock) and on lines it must refuse.
-#define BOOST_TEST_MODULE test_file_locks
+#define BOOST_TEST_MODULE test_kernel_objects
 #include <boost/test/unit_test.hpp>
+
+#include <signal.h>
 
 #include <fstream>
 #include <iterator>
@@ -70,4 +72,32 @@ BOOST_AUTO_TEST_CASE(leases_and_garbage_are_refused_by_name) {
              "fd 7 (/x): holds a file lease (fcntl F_SETLEASE): not supported");
   BOOST_TEST(error_of("lock:\t1: POSIX  ADVISORY  WRITE 12 fe:00:1 9 3\n") == "fd 7 (/x): bad lock end in 'lock:\t1: POSIX  ADVISORY  WRITE 12 fe:00:1 9 3'");
   BOOST_TEST(error_of("lock:\t1: POSIX\n").find("cannot parse") != std::string::npos);
+}
+
+// ---- /proc/PID/timers (tests/fixtures/proc/timers.txt) -----------------------------------
+
+#include "posix_timers.hpp"
+
+BOOST_AUTO_TEST_CASE(proc_timers_sample) {
+  auto v = ck::parse_proc_timers(fixture("timers.txt"), "timers");
+  BOOST_TEST_REQUIRE(v.size() == 4u);
+  BOOST_TEST(v[0].id == 4);
+  BOOST_TEST(v[0].clock == -6);  // CLOCK_PROCESS_CPUTIME_ID of the process itself
+  BOOST_TEST(v[0].notify == SIGEV_NONE);
+  BOOST_TEST(v[0].sigval == ~uint64_t{0});
+  BOOST_TEST(v[1].id == 2);
+  BOOST_TEST(v[1].notify == (SIGEV_SIGNAL | 4 /* SIGEV_THREAD_ID */));
+  BOOST_TEST(v[1].signo == 12);
+  BOOST_TEST(v[1].notify_tid == 31875);
+  BOOST_TEST(v[1].clock == 7);
+  BOOST_TEST(v[3].id == 0);
+  BOOST_TEST(v[3].signo == 34);
+  BOOST_TEST(v[3].sigval == 0x1234u);
+  BOOST_TEST(v[3].notify == SIGEV_SIGNAL);
+  BOOST_TEST(v[3].clock == 1);
+}
+
+BOOST_AUTO_TEST_CASE(proc_timers_garbage_is_an_error) {
+  BOOST_CHECK_THROW(ck::parse_proc_timers("signal: 3/0\n", "t"), ck::Error);
+  BOOST_CHECK_THROW(ck::parse_proc_timers("ID: 1\nnotify: loud/pid.3\n", "t"), ck::Error);
 }
