@@ -1,6 +1,7 @@
-# Python with threading workers and a multiprocessing Pool (a real process tree: worker
+# Python with threading workers and a multiprocessing Pool (size: argument, default 2; a real process tree: worker
 # processes, pipes, POSIX semaphores in unlinked /dev/shm files) in the middle of a map.
 import multiprocessing as mp
+import sys
 import threading
 import time
 
@@ -21,7 +22,8 @@ if __name__ == "__main__":
     threads = [threading.Thread(target=thread_work, args=(i,)) for i in range(3)]
     for t in threads:
         t.start()
-    with mp.Pool(2) as pool:
+    workers = int(sys.argv[1]) if len(sys.argv) > 1 else 2
+    with mp.Pool(workers) as pool:
         print("mp ready", flush=True)
         total = sum(pool.map(work, range(200), chunksize=1))
     for t in threads:
