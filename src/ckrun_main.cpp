@@ -20,18 +20,22 @@
 
 #include "cli_common.hpp"
 #include "namespaces.hpp"
+#include "time_ns.hpp"
 #include "unique_fd.hpp"
 
 namespace {
 
 const char kHelp[] =
-    "usage: ckrun [--] PROGRAM [ARGS...]\n"
+    "usage: ckrun [--time-ns] [--] PROGRAM [ARGS...]\n"
     "Run PROGRAM so that its user can checkpoint it (ckdump -t PID, with the PID of ckrun or of\n"
     "the program) and restore it (ckrestore) without any privilege, with the same PIDs.\n"
     "Signals TERM, INT, HUP, QUIT, USR1, USR2, CONT sent to ckrun reach the program;\n"
-    "ckrun exits with the program's status.\n";
+    "ckrun exits with the program's status.\n"
+    "--time-ns: run the program in its own time namespace, so that its CLOCK_MONOTONIC and\n"
+    "CLOCK_BOOTTIME continue from their checkpointed values after a restore (on another boot\n"
+    "too) instead of jumping; they stand still while the program is checkpointed.\n";
 
-[[noreturn]] void init_main(int go_fd, char** argv) {
+[[noreturn]] void init_main(int go_fd, char** argv, bool time_ns) {
   char go = 0;
   if (read(go_fd, &go, 1) != 1) _exit(127);
   close(go_fd);
@@ -44,6 +48,14 @@ const char kHelp[] =
     if (sigismember(&set, sig)) signal(sig, [](int) {});
   sigprocmask(SIG_BLOCK, &set, nullptr);
   prctl(PR_SET_NAME, "ckrun-init");
+  if (time_ns) {
+    try {
+      ck::ns::unshare_time_ns();  // init stays outside; the program is forked into it
+    } catch (const ck::Error& e) {
+      fprintf(stderr, "ckrun: %s\n", e.message().c_str());
+      _exit(127);
+    }
+  }
   pid_t prog = fork();
   if (prog < 0) _exit(127);
   if (prog == 0) {
@@ -66,6 +78,8 @@ int main(int argc, char** argv) {
       fputs(kHelp, stdout);
       return 0;
     }
+    bool time_ns = false;
+    if (first < argc && !strcmp(argv[first], "--time-ns")) time_ns = true, first++;
     if (first < argc && !strcmp(argv[first], "--")) first++;
     if (first >= argc) ck::usage_error("missing PROGRAM");
     int go[2];
@@ -74,7 +88,7 @@ int main(int argc, char** argv) {
     pid_t init = ck::ns::clone_into_new_namespaces();
     if (init == 0) {
       go_w.reset();
-      init_main(go_r.get(), argv + first);
+      init_main(go_r.get(), argv + first, time_ns);
     }
     go_r.reset();
     ck::ns::write_id_maps(init, ck::ns::own_id_map(getuid()), ck::ns::own_id_map(getgid()));

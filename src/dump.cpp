@@ -30,6 +30,7 @@
 #include "proc_parse.hpp"
 #include "ptrace_seize.hpp"
 #include "remote_syscall.hpp"
+#include "time_ns.hpp"
 #include "unique_fd.hpp"
 
 namespace ck {
@@ -408,7 +409,12 @@ DumpReport dump(const DumpOptions& opts) {
     }
     link_fds(fds, tree.pipes);
     dedupe_ofd_locks(tree.processes);
-    if (own_namespaces) use_inner_pids(tree, seized);
+    if (own_namespaces) {
+      use_inner_pids(tree, seized);
+      std::vector<pid_t> os_pids;
+      for (const auto& sp : seized) os_pids.push_back(sp.pid);
+      ns::collect_time_ns(tree, os_pids);
+    }
     const SeizedProcess& first = seized[0];
     fill_manifest(manifest, tree, first.pid, first.as.vdso_start, first.as.vdso_end);
 

@@ -36,6 +36,7 @@
 #include "remote_syscall.hpp"
 #include "restore_vma.hpp"
 #include "restore_shm.hpp"
+#include "time_ns.hpp"
 #include "unique_fd.hpp"
 
 namespace ck {
@@ -280,6 +281,7 @@ pid_t clone_with_pid(pid_t pid, int exit_signal) {
       if (read(ctx.go_fd(), &go, 1) != 1) _exit(1);  // ckrestore is gone
       close(ctx.go_fd());
       if (ctx.own_ns) ns::mount_own_proc();
+      if (ctx.own_ns && tree.time_ns) ns::enter_time_ns(tree);  // before the tree is forked into it
     }
     if (p.zombie) exit_like(p.exit_status);
     if (geteuid() == 0 && (p.creds.fsuid != 0 || p.creds.fsgid != 0)) {
