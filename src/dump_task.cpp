@@ -134,8 +134,13 @@ static TaskCheck check_task_supported_unguarded(pid_t pid) {
   r.zombie = status.state == 'Z' || status.state == 'X';
   r.threads = status.threads;
   if (r.zombie) return r;
+  // A filter would have to be installed again in every thread before the last injected
+  // syscalls of the restore, which it may forbid; strict mode would kill the task at our first
+  // injected syscall.
   if (status.seccomp == 2)
-    throw Error(pstr(pid) + " runs under a seccomp filter: not supported yet", ExitCode::unsupported);
+    throw Error(pstr(pid) + " runs under a seccomp filter: not supported", ExitCode::unsupported);
+  if (status.seccomp == 1)
+    throw Error(pstr(pid) + " runs in seccomp strict mode: not supported", ExitCode::unsupported);
   return r;
 }
 
