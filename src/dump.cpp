@@ -19,6 +19,7 @@
 
 #include "arch.hpp"
 #include "dump_fd.hpp"
+#include "dump_ipc.hpp"
 #include "dump_task.hpp"
 #include "dump_vma.hpp"
 #include "error.hpp"
@@ -332,7 +333,8 @@ void use_inner_pids(img::Tree& tree, const std::vector<SeizedProcess>& seized) {
 }
 
 // Reads everything of one stopped process but its pages.
-void collect_process(SeizedProcess& sp, FileTable& files, img::Process& p) {
+// `sysv_into`: for the init of a tree with its own IPC namespace, where its SysV objects go.
+void collect_process(SeizedProcess& sp, FileTable& files, img::Process& p, img::Tree* sysv_into) {
   const pid_t pid = sp.pid;
   CK_LOG(1, "pid %d: %zu thread(s): address space, fds, kernel state", pid, sp.threads.size());
   sp.as = collect_address_space(pid, files);
@@ -357,6 +359,7 @@ void collect_process(SeizedProcess& sp, FileTable& files, img::Process& p) {
   }
   leader.set_insn(area.code(0));
   collect_process_state(leader, area.data(), p);
+  if (sysv_into) collect_sysv_ipc(leader, area.data(), *sysv_into);
   p.threads.resize(sp.threads.size());
   for (size_t i = 0; i < sp.threads.size(); i++) {
     RemoteSyscall rs(sp.threads[i], area.code(i));
@@ -393,6 +396,7 @@ DumpReport dump(const DumpOptions& opts) {
     std::vector<SeizedProcess> seized = seize_tree(root);
     auto frozen_at = Clock::now();
     FileTable files(tree.files);
+    const bool own_ipc = own_namespaces && has_own_ipc_ns(root);
     tree.processes.resize(seized.size());
     std::vector<ProcessFds> fds;
     for (size_t i = 0; i < seized.size(); i++) {
@@ -401,13 +405,14 @@ DumpReport dump(const DumpOptions& opts) {
         if (seized[i].zombie) {
           collect_zombie(seized[i].pid, p);
         } else {
-          collect_process(seized[i], files, p);
+          collect_process(seized[i], files, p, i == 0 && own_ipc ? &tree : nullptr);
           put_back_registers(seized[i]);
         }
       });
       fds.push_back({seized[i].pid, &p.fds});
     }
     link_fds(fds, tree.pipes);
+    check_sysv_attachments(tree, own_ipc);
     dedupe_ofd_locks(tree.processes);
     if (own_namespaces) {
       use_inner_pids(tree, seized);

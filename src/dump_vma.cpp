@@ -96,7 +96,13 @@ AddressSpace collect_address_space(pid_t pid, FileTable& files) {
       v.shm_id = m.inode;
       for (auto& r : scanner.scan(m.start, m.end, ScanWant::present)) as.spans.push_back({r.start, r.end, false});
     } else {
-      if (m.path.rfind("/SYSV", 0) == 0) unsupported(m, "SysV shared memory is not supported yet");
+      if (m.path.rfind("/SYSV", 0) == 0) {
+        // Whether the tree may have it is decided with the whole tree (check_sysv_attachments).
+        v.kind = img::VmaKind::sysv_shm;
+        v.shm_id = m.inode;  // the segment id
+        as.vmas.push_back(v);
+        continue;
+      }
       struct stat st {};
       if (m.deleted) {
         if (m.shared) {

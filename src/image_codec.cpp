@@ -204,7 +204,7 @@ void dec(Reader& r, Vma& v) {
   v.start = r.u64();
   v.end = r.u64();
   v.prot = r.u32();
-  v.kind = r.enumeration<VmaKind>("VmaKind", static_cast<uint8_t>(VmaKind::vsyscall));
+  v.kind = r.enumeration<VmaKind>("VmaKind", static_cast<uint8_t>(VmaKind::sysv_shm));
   v.advice = r.u32();
   v.pgoff = r.u64();
   v.file_id = r.i32();
@@ -511,6 +511,55 @@ void dec(Reader& r, Process& p) {
   p.cgroup = r.str();
 }
 
+// SysV IPC
+
+void enc(Writer& w, const SysvPerm& p) {
+  w.i32(p.id);
+  w.i32(p.key);
+  for (uint32_t v : {p.mode, p.uid, p.gid}) w.u32(v);
+}
+void dec(Reader& r, SysvPerm& p) {
+  p.id = r.i32();
+  p.key = r.i32();
+  for (uint32_t* v : {&p.mode, &p.uid, &p.gid}) *v = r.u32();
+}
+void enc(Writer& w, const SysvShm& s) {
+  enc(w, s.perm);
+  w.u64(s.size);
+  w.str(s.data);
+}
+void dec(Reader& r, SysvShm& s) {
+  dec(r, s.perm);
+  s.size = r.u64();
+  s.data = r.str();
+}
+void enc(Writer& w, const SysvSem& s) {
+  enc(w, s.perm);
+  enc_vec(w, s.values, "semaphore");
+}
+void dec(Reader& r, SysvSem& s) {
+  dec(r, s.perm);
+  dec_vec(r, s.values, "semaphore");
+}
+void enc(Writer& w, const SysvMsg& m) {
+  w.i64(m.type);
+  w.str(m.text);
+}
+void dec(Reader& r, SysvMsg& m) {
+  m.type = r.i64();
+  m.text = r.str();
+}
+void enc(Writer& w, const SysvMsgQueue& q) {
+  enc(w, q.perm);
+  w.u64(q.qbytes);
+  enc_vec(w, q.messages, "message");
+}
+void dec(Reader& r, SysvMsgQueue& q) {
+  dec(r, q.perm);
+  q.qbytes = r.u64();
+  dec_vec(r, q.messages, "message");
+}
+
 // whole image
 
 void enc(Writer& w, const CpuInfo& c) {
@@ -636,6 +685,9 @@ std::string encode_tree(const Tree& t) {
   w.boolean(t.time_ns);
   w.i64(t.monotonic_ns);
   w.i64(t.boottime_ns);
+  enc_vec(w, t.sysv_shm, "SysV segment");
+  enc_vec(w, t.sysv_sem, "SysV semaphore set");
+  enc_vec(w, t.sysv_msg, "SysV message queue");
   return w.take();
 }
 
@@ -652,6 +704,9 @@ Tree decode_tree(std::string_view payload) {
   t.time_ns = r.boolean();
   t.monotonic_ns = r.i64();
   t.boottime_ns = r.i64();
+  dec_vec(r, t.sysv_shm, "SysV segment");
+  dec_vec(r, t.sysv_sem, "SysV semaphore set");
+  dec_vec(r, t.sysv_msg, "SysV message queue");
   r.expect_end();
   check_refs(t);
   return t;

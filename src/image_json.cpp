@@ -169,6 +169,7 @@ const char* vma_kind_name(VmaKind k) {
     case VmaKind::vvar: return "vvar";
     case VmaKind::vvar_vclock: return "vvar_vclock";
     case VmaKind::vsyscall: return "vsyscall";
+    case VmaKind::sysv_shm: return "sysv_shm";
   }
   return "?";
 }
@@ -568,6 +569,52 @@ void ipc_json(Json& j, const Process& p) {
   j.field("cgroup", p.cgroup);
 }
 
+void sysv_perm(Json& j, const SysvPerm& p) {
+  j.field("id", p.id);
+  j.field_hex("key", static_cast<uint32_t>(p.key));
+  j.field("mode", octal(p.mode, 4));
+  j.field("uid", p.uid);
+  j.field("gid", p.gid);
+}
+
+void sysv_json(Json& j, const Tree& t) {
+  if (t.sysv_shm.empty() && t.sysv_sem.empty() && t.sysv_msg.empty()) return;
+  j.key("sysv_ipc");
+  j.begin_object();
+  j.key("shm");
+  j.begin_array();
+  for (const SysvShm& s : t.sysv_shm) {
+    j.begin_object(true);
+    sysv_perm(j, s.perm);
+    j.field("size", s.size);
+    j.end_object();
+  }
+  j.end_array();
+  j.key("sem");
+  j.begin_array();
+  for (const SysvSem& s : t.sysv_sem) {
+    j.begin_object(true);
+    sysv_perm(j, s.perm);
+    j.key("values");
+    j.begin_array(true);
+    for (uint32_t v : s.values) j.num(v);
+    j.end_array();
+    j.end_object();
+  }
+  j.end_array();
+  j.key("msg");
+  j.begin_array();
+  for (const SysvMsgQueue& q : t.sysv_msg) {
+    j.begin_object(true);
+    sysv_perm(j, q.perm);
+    j.field("qbytes", q.qbytes);
+    j.field("messages", uint64_t{q.messages.size()});
+    j.end_object();
+  }
+  j.end_array();
+  j.end_object();
+}
+
 void process_json(Json& j, const Tree& t, const Process& p) {
   j.begin_object();
   j.field("pid", p.pid);
@@ -676,6 +723,7 @@ std::string image_to_json(const LoadedImage& img) {
     j.end_object();
   }
   files_json(j, img.tree);
+  sysv_json(j, img.tree);
   j.key("processes");
   j.begin_array();
   for (const Process& p : img.tree.processes) process_json(j, img.tree, p);

@@ -23,6 +23,7 @@ enum class VmaKind : uint8_t {
   vvar = 5,
   vvar_vclock = 6,
   vsyscall = 7,      // fixed by the kernel, nothing to restore
+  sysv_shm = 8,      // an attached SysV segment (shmat): shm_id is the segment's id, Tree::sysv_shm
 };
 
 // Bits of Vma::advice: per-VMA state set by madvise()/mlock(), from smaps VmFlags.
@@ -48,7 +49,8 @@ struct Vma {
   uint64_t pgoff = 0;   // file offset in bytes (file kinds)
   int32_t file_id = -1; // index into Tree::files (file kinds)
   std::string name;     // the maps name: path, [heap], [stack], [anon:xyz], empty
-  uint64_t shm_id = 0;  // anon_shared: the shared object's inode; VMAs with one id share memory
+  uint64_t shm_id = 0;  // anon_shared: the shared object's inode (VMAs with one id share memory);
+                        // sysv_shm: the segment id
 };
 
 // ---- files -----------------------------------------------------------------------------
@@ -234,6 +236,37 @@ struct Process {
   std::string cgroup;                      // /proc/PID/cgroup: recorded, not restored
 };
 
+// ---- SysV IPC objects of the tree's own IPC namespace (under ckrun) ---------------------
+
+struct SysvPerm {
+  int32_t id = -1;     // recreated with the same id (/proc/sys/kernel/{shm,sem,msg}_next_id)
+  int32_t key = 0;
+  uint32_t mode = 0;   // permission bits
+  uint32_t uid = 0, gid = 0;
+};
+
+struct SysvShm {
+  SysvPerm perm;
+  uint64_t size = 0;
+  std::string data;    // the segment's content
+};
+
+struct SysvSem {
+  SysvPerm perm;
+  std::vector<uint32_t> values;  // one per semaphore of the set
+};
+
+struct SysvMsg {
+  int64_t type = 0;
+  std::string text;
+};
+
+struct SysvMsgQueue {
+  SysvPerm perm;
+  uint64_t qbytes = 0;
+  std::vector<SysvMsg> messages;  // in queue order
+};
+
 // ---- whole image -----------------------------------------------------------------------
 
 struct CpuInfo {
@@ -256,6 +289,9 @@ struct Tree {
   // both continue from there (on another boot too).
   bool time_ns = false;
   int64_t monotonic_ns = 0, boottime_ns = 0;
+  std::vector<SysvShm> sysv_shm;
+  std::vector<SysvSem> sysv_sem;
+  std::vector<SysvMsgQueue> sysv_msg;
 };
 
 // One file of the image directory and its checksum, listed in the manifest.

@@ -32,12 +32,14 @@ volatile pid_t g_forward_to = -1;
 
 pid_t clone_into_new_namespaces() {
   clone_args ca{};
-  ca.flags = CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS;
+  // Its own IPC namespace too: the tree's SysV objects are then all its own, and can be saved
+  // and recreated with their ids.
+  ca.flags = CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC;
   ca.exit_signal = SIGCHLD;
   long r = syscall(SYS_clone3, &ca, sizeof ca);
   if (r < 0) {
     int err = errno;
-    throw_errno("create user/PID/mount namespaces (is kernel.unprivileged_userns_clone or "
+    throw_errno("create user/PID/mount/IPC namespaces (is kernel.unprivileged_userns_clone or "
                 "user.max_user_namespaces disabled?)",
                 err);
   }

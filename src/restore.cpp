@@ -36,6 +36,7 @@
 #include "remote_syscall.hpp"
 #include "restore_vma.hpp"
 #include "restore_shm.hpp"
+#include "restore_ipc.hpp"
 #include "time_ns.hpp"
 #include "unique_fd.hpp"
 
@@ -282,6 +283,7 @@ pid_t clone_with_pid(pid_t pid, int exit_signal) {
       close(ctx.go_fd());
       if (ctx.own_ns) ns::mount_own_proc();
       if (ctx.own_ns && tree.time_ns) ns::enter_time_ns(tree);  // before the tree is forked into it
+      create_sysv_objects(tree);  // in the tree's new IPC namespace, before anyone attaches
     }
     if (p.zombie) exit_like(p.exit_status);
     if (geteuid() == 0 && (p.creds.fsuid != 0 || p.creds.fsgid != 0)) {
@@ -446,6 +448,9 @@ std::vector<Seized> finish_process(const RestoreContext& ctx, size_t index, Seiz
   // After the queued signals (a timer's signal pending at dump is among them) and once every
   // thread a timer may signal exists.
   restore_posix_timers(rs, data, p);
+
+  // Every process has attached its segments by now (all are prepared before the first finish).
+  if (index == 0) finish_sysv_objects(rs, ctx.image->tree);
 
   // Process groups: a group led by a process of the tree is joined now that all exist.
   if (p.pgid != p.pid && ctx.index_of.count(p.pgid)) rs.check("setpgid", SYS_setpgid, 0, p.pgid);

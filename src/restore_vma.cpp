@@ -17,6 +17,7 @@
 #include "proc_parse.hpp"
 #include "restore_fd.hpp"
 #include "restore_shm.hpp"
+#include "restore_ipc.hpp"
 #include "unique_fd.hpp"
 
 namespace ck {
@@ -157,6 +158,10 @@ void premap_memory(const img::Tree& tree, const img::Process& p, const PremapPla
   for (size_t i = 0; i < p.vmas.size(); i++) {
     const img::Vma& v = p.vmas[i];
     if (is_special(v.kind)) continue;
+    if (v.kind == img::VmaKind::sysv_shm) {
+      with_context(vma_str(v), [&] { map_sysv_shm(v, plan.premap[i]); });
+      continue;
+    }
     if (v.kind == img::VmaKind::anon_shared &&
         with_context(vma_str(v), [&] { return map_shared_anon(shared_anon, v, plan.premap[i]); })) {
       reprotect[i] = true;  // the view is read-write until its final protection is set

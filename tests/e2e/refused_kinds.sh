@@ -1,5 +1,5 @@
 # Kinds ck refuses by name at dump time, each with the program left running without a gap:
-# a seccomp filter, a file lease.
+# a seccomp filter, a file lease, a SysV segment outside a tree's own IPC namespace.
 . "$(dirname "$0")/lib.sh"
 cd "$WORK"
 
@@ -31,3 +31,19 @@ for i in range(1, 100000):
 ' "$WORK/leased"
 wait_line out.txt '^tick 3$'
 expect_refused "fd 3 \\($WORK/leased\\): holds a file lease \\(fcntl F_SETLEASE\\): not supported"
+
+# A SysV segment of the machine's IPC namespace (the program is not under ckrun).
+: >out.txt
+start_target out.txt python3 -c '
+import ctypes, time
+libc = ctypes.CDLL(None, use_errno=True)
+libc.shmat.restype = ctypes.c_void_p
+seg = libc.shmget(0, 4096, 0o600)
+libc.shmat(seg, None, 0)
+libc.shmctl(seg, 0, None)  # IPC_RMID: gone with the process
+for i in range(1, 100000):
+    print("tick", i, flush=True)
+    time.sleep(0.1)
+'
+wait_line out.txt '^tick 3$'
+expect_refused "SysV shared memory segment [0-9]+ \\(/SYSV00000000\\): only the SysV IPC of a tree's own IPC namespace is supported \\(start the program under ckrun\\)"

@@ -11,7 +11,7 @@ prog=$(child_of "$(child_of "$TARGET")")
 [ "$(readlink /proc/$prog/ns/time)" != "$(readlink /proc/self/ns/time)" ] || fail "the program is not in its own time namespace"
 as_user "$CKDUMP" -t "$TARGET" -D "$WORK/ckpt" 2>dump.log || { cat dump.log; fail "ckdump failed"; }
 wait_gone "$TARGET"
-"$CKIMAGE" show ckpt | grep -q '"time_namespace"' || fail "no time namespace in the image"
+"$CKIMAGE" show ckpt >show.json; grep -q '"time_namespace"' show.json || fail "no time namespace in the image"
 at=$(grep "^tick" out.txt | tail -1 | awk "{print \$2}")
 sleep 3
 "${AS_USER[@]}" "$CKRESTORE" -D "$WORK/ckpt" 2>restore.log &

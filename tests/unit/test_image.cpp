@@ -594,14 +594,16 @@ BOOST_AUTO_TEST_CASE(encoding_is_little_endian_and_compact) {
   t.root_pid = 0x01020304;
   std::string enc = encode_tree(t);
   // root_pid, own_namespaces, uid_map, gid_map, then the files, pipes and processes counts,
-  // then time_ns, monotonic_ns, boottime_ns.
+  // then time_ns, monotonic_ns, boottime_ns, the SysV shm, sem and msg counts.
   BOOST_TEST(enc == std::string("\x04\x03\x02\x01" "\0" "\0\0\0\0" "\0\0\0\0"
-                                "\0\0\0\0" "\0\0\0\0" "\0\0\0\0" "\0" "\0\0\0\0\0\0\0\0" "\0\0\0\0\0\0\0\0", 42));
+                                "\0\0\0\0" "\0\0\0\0" "\0\0\0\0" "\0" "\0\0\0\0\0\0\0\0" "\0\0\0\0\0\0\0\0"
+                                "\0\0\0\0" "\0\0\0\0" "\0\0\0\0", 54));
 }
 
 // Payload offset of the files count: an empty tree ends with the files, pipes and processes
 // counts, whatever the fields before them.
-size_t files_count_offset() { return encode_tree(Tree{}).size() - 12 - 17; }  // counts, then the time namespace
+// The files, pipes, processes counts come before the time namespace (17 bytes) and SysV (12).
+size_t files_count_offset() { return encode_tree(Tree{}).size() - 12 - 17 - 12; }
 
 BOOST_AUTO_TEST_CASE(every_truncation_throws) {
   std::string tree = encode_tree(make_full_tree());
@@ -652,7 +654,7 @@ BOOST_AUTO_TEST_CASE(absurd_count_is_refused_before_allocating) {
   size_t files_at = files_count_offset();
   put_u32(enc, files_at, 0xffffffff);
   BOOST_TEST(error_of([&] { decode_tree(enc); }) == "tree.ck offset " + std::to_string(files_at + kFileHeaderSize) +
-                                                        ": file count 4294967295 past end (25 bytes left)");
+                                                        ": file count 4294967295 past end (37 bytes left)");
   // A count that would fit bytes-wise but not element-wise: 4 bytes left cannot hold 2 processes.
   put_u32(enc, files_at, 0);
   put_u32(enc, files_at + 8, 2);
@@ -680,7 +682,7 @@ BOOST_AUTO_TEST_CASE(enum_and_bool_out_of_range_throw) {
     uint8_t bad;
     std::string msg;
   } cases[] = {
-      {[](Tree& x) { x.processes[0].vmas[1].kind = VmaKind::vsyscall; }, 8, "VmaKind value 8 out of range"},
+      {[](Tree& x) { x.processes[0].vmas[1].kind = VmaKind::sysv_shm; }, 9, "VmaKind value 9 out of range"},
       {[](Tree& x) { x.files[0].type = FileType::regular; }, 5, "FileType value 5 out of range"},
       {[](Tree& x) { x.processes[1].fds[2].kind = FdKind::file; }, 3, "FdKind value 3 out of range"},
       {[](Tree& x) { x.processes[0].pages[0].codec = Codec::zstd; }, 2, "Codec value 2 out of range"},

@@ -1,0 +1,27 @@
+// SysV IPC at dump time. A tree under ckrun has its own IPC namespace: every shared memory
+// segment, semaphore set and message queue in it is the tree's, and is saved (segment content,
+// semaphore values, queued messages read with MSG_COPY) by syscalls injected into the tree's
+// init. A tree in the machine's IPC namespace shares it with everyone: attaching a SysV segment
+// there is refused by name.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+
+#include "image_records.hpp"
+#include "remote_syscall.hpp"
+
+namespace ck {
+
+// Whether `pid` is in another IPC namespace than ckdump.
+bool has_own_ipc_ns(pid_t pid);
+
+// Every SysV object of the IPC namespace `rs`'s process runs in, into `tree`.
+void collect_sysv_ipc(RemoteSyscall& rs, uint64_t scratch, img::Tree& tree);
+
+// Refuses attached segments the image cannot restore: any when the tree has no IPC namespace
+// of its own (`own_ipc`), else one attached only in part.
+void check_sysv_attachments(const img::Tree& tree, bool own_ipc);
+
+}  // namespace ck
