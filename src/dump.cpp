@@ -412,6 +412,9 @@ DumpReport dump(const DumpOptions& opts) {
       fds.push_back({seized[i].pid, &p.fds});
     }
     link_fds(fds, tree.pipes);
+    for (const auto& f : tree.files)  // POSIX shm objects: gone after a reboot, not on another node
+      if (!f.deleted && f.type == img::FileType::regular && f.path.rfind("/dev/shm/", 0) == 0)
+        files.keep_content(f.id, f.path);
     check_sysv_attachments(tree, own_ipc);
     dedupe_ofd_locks(tree.processes);
     if (own_namespaces) {

@@ -49,6 +49,12 @@ int32_t FileTable::add(const std::string& path, bool deleted, const struct stat&
   return f.id;
 }
 
+void FileTable::keep_content(int32_t id, const std::string& source) {
+  auto& f = files_.at(static_cast<size_t>(id));
+  if (f.content.empty()) f.content = "file-" + std::to_string(f.id) + ".ck";
+  sources_[id] = source;
+}
+
 namespace {
 
 constexpr const char* kDeletedSuffix = " (deleted)";

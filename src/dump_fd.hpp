@@ -21,6 +21,9 @@ class FileTable {
   // `path` as the kernel shows it (without " (deleted)"); `st` is the object's own stat.
   // `source` is a path (e.g. /proc/PID/fd/N) through which a deleted file can still be read.
   int32_t add(const std::string& path, bool deleted, const struct stat& st, const std::string& source = {});
+  // Saves the content of an existing file too (a POSIX shm object in /dev/shm, which a restore
+  // on another machine or after a reboot would not find).
+  void keep_content(int32_t id, const std::string& source);
   // Deleted files whose content goes into the image: file id -> readable source path.
   const std::map<int32_t, std::string>& content_sources() const { return sources_; }
 

@@ -116,6 +116,7 @@ void check_files(const img::Tree& tree, const img::Process& p) {
   for (const auto& f : tree.files) {
     if (f.deleted) continue;
     struct stat st {};
+    if (stat(f.path.c_str(), &st) != 0 && errno == ENOENT && !f.content.empty()) continue;  // recreated from the image
     if (stat(f.path.c_str(), &st) != 0)
       throw Error(f.path + ": " + strerror(errno) + " (the checkpointed program uses it)", ExitCode::conflict);
     if ((st.st_mode & S_IFMT) != (f.mode & S_IFMT))

@@ -62,6 +62,19 @@ UniqueFd tmpfile_with_content(const img::File& f, const std::string& image_dir) 
   return out;
 }
 
+// A file whose content the image holds (a POSIX shm object) and that is gone: made again at its
+// path with that content; a process that got there first has made it already.
+int recreate_file(const img::File& f, const std::string& image_dir, int flags) {
+  UniqueFd out(as_owner([&] { return open(f.path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, f.mode & 07777); }));
+  if (out) {
+    UniqueFd src = img::open_image_file(image_dir, f.content, img::FileKind::file_content);
+    read_file_content(src.get(), out.get());
+  }
+  int fd = as_owner([&] { return open(f.path.c_str(), flags | O_CLOEXEC); });
+  if (fd < 0) throw_errno("recreate " + f.path);
+  return fd;
+}
+
 }  // namespace
 
 void set_file_access_creds(const FileAccessCreds& c) { g_access = c; }
@@ -76,6 +89,7 @@ int open_image_file_object(const img::File& f, const std::string& image_dir, int
   flags &= ~kOpenOnly;
   if (!f.deleted) {
     int fd = as_owner([&] { return open(f.path.c_str(), flags | O_CLOEXEC); });
+    if (fd < 0 && errno == ENOENT && !f.content.empty()) fd = recreate_file(f, image_dir, flags);
     if (fd < 0 && g_access.active && (errno == EACCES || errno == EPERM))
       throw_errno("open " + f.path + " as uid " + std::to_string(g_access.uid) + ", the restored process's owner");
     if (fd < 0) throw_errno("open " + f.path);
