@@ -416,6 +416,11 @@ DumpReport dump(const DumpOptions& opts) {
       if (!f.deleted && f.type == img::FileType::regular && f.path.rfind("/dev/shm/", 0) == 0)
         files.keep_content(f.id, f.path);
     check_sysv_attachments(tree, own_ipc);
+    if (!own_ipc) {
+      std::vector<pid_t> os_pids;
+      for (const auto& sp : seized) os_pids.push_back(sp.pid);
+      check_foreign_sysv(os_pids);
+    }
     dedupe_ofd_locks(tree.processes);
     if (own_namespaces) {
       use_inner_pids(tree, seized);

@@ -7,6 +7,10 @@
 #include <sys/shm.h>
 #include <sys/syscall.h>
 
+#include <algorithm>
+#include <sstream>
+#include <string>
+
 #include "error.hpp"
 #include "log.hpp"
 #include "proc_parse.hpp"
@@ -112,6 +116,41 @@ void collect_sysv_ipc(RemoteSyscall& rs, uint64_t scratch, img::Tree& tree) {
     tree.sysv_msg.push_back(std::move(q));
   }
   if (buf) rs.call(SYS_munmap, buf, kMsgBuf);
+}
+
+void check_foreign_sysv(const std::vector<pid_t>& os_pids) {
+  auto ours = [&](long pid) { return pid > 0 && std::find(os_pids.begin(), os_pids.end(), pid) != os_pids.end(); };
+  auto refuse = [](const std::string& what, long pid) {
+    throw Error("pid " + std::to_string(pid) + " uses " + what +
+                    ": only the SysV IPC of a tree's own IPC namespace is supported (start the program under ckrun)",
+                ExitCode::unsupported);
+  };
+  auto lines = [](const char* path) {
+    std::vector<std::vector<std::string>> out;
+    std::istringstream in(proc::read_file_if_exists(path).value_or(""));
+    std::string line;
+    std::getline(in, line);  // header
+    while (std::getline(in, line)) {
+      std::istringstream w(line);
+      std::vector<std::string> cols;
+      for (std::string c; w >> c;) cols.push_back(c);
+      out.push_back(cols);
+    }
+    return out;
+  };
+  // key msqid perms cbytes qnum lspid lrpid ...
+  for (const auto& c : lines("/proc/sysvipc/msg")) {
+    if (c.size() < 7) continue;
+    for (int col : {5, 6})
+      if (long pid = std::atol(c[col].c_str()); ours(pid)) refuse("SysV message queue " + c[1], pid);
+  }
+  // key semid perms nsems ...: the last semop of each semaphore (GETPID)
+  for (const auto& c : lines("/proc/sysvipc/sem")) {
+    if (c.size() < 4) continue;
+    int id = std::atoi(c[1].c_str()), n = std::atoi(c[3].c_str());
+    for (int i = 0; i < n; i++)
+      if (long pid = semctl(id, i, GETPID); ours(pid)) refuse("SysV semaphore set " + c[1], pid);
+  }
 }
 
 void check_sysv_attachments(const img::Tree& tree, bool own_ipc) {

@@ -8,6 +8,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <vector>
 
 #include "image_records.hpp"
 #include "remote_syscall.hpp"
@@ -23,5 +24,10 @@ void collect_sysv_ipc(RemoteSyscall& rs, uint64_t scratch, img::Tree& tree);
 // Refuses attached segments the image cannot restore: any when the tree has no IPC namespace
 // of its own (`own_ipc`), else one attached only in part.
 void check_sysv_attachments(const img::Tree& tree, bool own_ipc);
+
+// For a tree in the machine's IPC namespace (`os_pids`: its processes): refuses a message
+// queue or semaphore set a process of the tree was the last to use (/proc/sysvipc lspid/lrpid,
+// semctl GETPID), naming it.
+void check_foreign_sysv(const std::vector<pid_t>& os_pids);
 
 }  // namespace ck

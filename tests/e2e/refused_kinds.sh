@@ -1,5 +1,5 @@
 # Kinds ck refuses by name at dump time, each with the program left running without a gap:
-# a seccomp filter, a file lease, a SysV segment outside a tree's own IPC namespace.
+# a seccomp filter, a file lease, SysV objects outside a tree's own IPC namespace.
 . "$(dirname "$0")/lib.sh"
 cd "$WORK"
 
@@ -47,3 +47,29 @@ for i in range(1, 100000):
 '
 wait_line out.txt '^tick 3$'
 expect_refused "SysV shared memory segment [0-9]+ \\(/SYSV00000000\\): only the SysV IPC of a tree's own IPC namespace is supported \\(start the program under ckrun\\)"
+
+# A SysV semaphore set and a message queue of the machine's IPC namespace that the program used.
+for kind in sem msg; do
+  : >out.txt
+  start_target out.txt python3 -c '
+import ctypes, sys, time
+libc = ctypes.CDLL(None, use_errno=True)
+if sys.argv[1] == "sem":
+    ident = libc.semget(0, 1, 0o600)
+    op = (ctypes.c_short * 3)(0, 1, 0)
+    libc.semop(ident, op, 1)
+else:
+    ident = libc.msgget(0, 0o600)
+    msg = ctypes.create_string_buffer(b"\x01\0\0\0\0\0\0\0hi", 10)
+    libc.msgsnd(ident, msg, 2, 0)
+print("id", ident, flush=True)
+for i in range(1, 100000):
+    print("tick", i, flush=True)
+    time.sleep(0.1)
+' "$kind"
+  wait_line out.txt '^tick 3$'
+  id=$(awk '/^id / {print $2}' out.txt)
+  [ "$kind" = sem ] && name="SysV semaphore set $id" || name="SysV message queue $id"
+  expect_refused "pid $TARGET uses $name: only the SysV IPC of a tree's own IPC namespace is supported"
+  [ "$kind" = sem ] && ipcrm -s "$id" || ipcrm -q "$id"
+done
