@@ -160,6 +160,7 @@ struct PosixTimer {
   int64_t value_ns = 0;      // time to the next expiry, 0: disarmed
   int64_t interval_ns = 0;
   int32_t overrun = 0;       // timer_getoverrun at dump (shown; the kernel offers no way to set it)
+  bool operator==(const PosixTimer&) const = default;
 };
 
 enum class LockKind : uint8_t { flock = 0, posix = 1, ofd = 2 };
@@ -171,6 +172,7 @@ struct FileLock {
   int32_t fd = -1;
   uint64_t start = 0;
   uint64_t len = 0;          // 0: to the end of the file (EOF)
+  bool operator==(const FileLock&) const = default;
 };
 
 struct Creds {
@@ -243,28 +245,33 @@ struct SysvPerm {
   int32_t key = 0;
   uint32_t mode = 0;   // permission bits
   uint32_t uid = 0, gid = 0;
+  bool operator==(const SysvPerm&) const = default;
 };
 
 struct SysvShm {
   SysvPerm perm;
   uint64_t size = 0;
   std::string data;    // the segment's content
+  bool operator==(const SysvShm&) const = default;
 };
 
 struct SysvSem {
   SysvPerm perm;
   std::vector<uint32_t> values;  // one per semaphore of the set
+  bool operator==(const SysvSem&) const = default;
 };
 
 struct SysvMsg {
   int64_t type = 0;
   std::string text;
+  bool operator==(const SysvMsg&) const = default;
 };
 
 struct SysvMsgQueue {
   SysvPerm perm;
   uint64_t qbytes = 0;
   std::vector<SysvMsg> messages;  // in queue order
+  bool operator==(const SysvMsgQueue&) const = default;
 };
 
 // ---- whole image -----------------------------------------------------------------------

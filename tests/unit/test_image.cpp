@@ -107,7 +107,8 @@ Process make_process(Filler& f, int32_t pid) {
   p.shared_pending = {f.siginfo()};
   for (auto& t : p.itimers) t = {f.i64(), f.i64()};
   p.vmas = {Vma{0x400000, 0x401000, 5, VmaKind::file_private, advice_locked | advice_dontdump, 0x3000, 1, "/bin/x"},
-            Vma{0x10000000, 0x10004000, 3, VmaKind::anon_shared, advice_wipeonfork, 0, -1, "/dev/zero (deleted)"},
+            Vma{0x10000000, 0x10004000, 3, VmaKind::anon_shared, advice_wipeonfork, 0, -1, "/dev/zero (deleted)",
+                f.u64()},
             Vma{0x7fff0000, 0x7fff2000, 1, VmaKind::vvar_vclock, 0, f.u64(), -1, "[vvar_vclock]"}};
   p.fds = {Fd{0, FdKind::stdio, 2, true, f.u64(), -1, -1, -1, "/dev/pts/3"},
            Fd{3, FdKind::file, 02002, false, f.u64(), 0, -1, -1, "/tmp/data"},
@@ -117,6 +118,9 @@ Process make_process(Filler& f, int32_t pid) {
              PageFrame{f.u64(), Codec::zstd, f.u32(), f.u32(), {{f.u64(), f.u32()}}}};
   p.pages_raw_bytes = f.u64();
   p.zero_pages_skipped = f.u64();
+  p.posix_timers = {PosixTimer{f.i32(), -6, 4 | 0, 34, f.i32(), f.u64(), f.i64(), f.i64(), f.i32()}};
+  p.locks = {FileLock{LockKind::ofd, true, 3, f.u64(), f.u64()}, FileLock{LockKind::flock, false, 3, 0, 0}};
+  p.cgroup = f.str("0::/user.slice");
   return p;
 }
 
@@ -130,6 +134,12 @@ Tree make_full_tree() {
                   ""}};
   t.pipes = {Pipe{0, f.u64(), 65536, std::string("queued\0bytes", 12)}};
   t.processes = {make_process(f, 412), make_process(f, 413)};
+  t.time_ns = true;
+  t.monotonic_ns = f.i64();
+  t.boottime_ns = f.i64();
+  t.sysv_shm = {SysvShm{{1, f.i32(), 01600, f.u32(), f.u32()}, 4096, f.str("segment")}};
+  t.sysv_sem = {SysvSem{{2, 0, 0600, 1, 2}, {5, 0, 7}}};
+  t.sysv_msg = {SysvMsgQueue{{3, 0x4321, 0640, 1, 2}, 16384, {SysvMsg{1, f.str("hello")}, SysvMsg{2, ""}}}};
   return t;
 }
 
@@ -194,6 +204,7 @@ std::string diff(const Vma& a, const Vma& b, const std::string& p) {
   CK_CMP(a, b, p, pgoff);
   CK_CMP(a, b, p, file_id);
   CK_CMP(a, b, p, name);
+  CK_CMP(a, b, p, shm_id);
   return "";
 }
 
@@ -350,6 +361,9 @@ std::string diff(const Process& a, const Process& b, const std::string& p) {
   if (auto d = diff_list(a.pages, b.pages, p + ".pages"); !d.empty()) return d;
   CK_CMP(a, b, p, pages_raw_bytes);
   CK_CMP(a, b, p, zero_pages_skipped);
+  CK_CMP(a, b, p, posix_timers);
+  CK_CMP(a, b, p, locks);
+  CK_CMP(a, b, p, cgroup);
   return "";
 }
 
@@ -358,6 +372,12 @@ std::string diff(const Tree& a, const Tree& b) {
   CK_CMP(a, b, p, root_pid);
   if (auto d = diff_list(a.files, b.files, p + ".files"); !d.empty()) return d;
   if (auto d = diff_list(a.pipes, b.pipes, p + ".pipes"); !d.empty()) return d;
+  CK_CMP(a, b, p, time_ns);
+  CK_CMP(a, b, p, monotonic_ns);
+  CK_CMP(a, b, p, boottime_ns);
+  CK_CMP(a, b, p, sysv_shm);
+  CK_CMP(a, b, p, sysv_sem);
+  CK_CMP(a, b, p, sysv_msg);
   return diff_list(a.processes, b.processes, p + ".processes");
 }
 
