@@ -1,6 +1,6 @@
 # POSIX timers continue after a restore: same ids (a deleted one stays a gap), the periodic ones
 # keep signalling the process and one thread with their sigev_value, a one-shot timer keeps its
-# remaining time. The program checks all of it itself.
+# remaining time; an alarm() and an ITIMER_VIRTUAL continue too. The program checks all of it itself.
 . "$(dirname "$0")/lib.sh"
 cd "$WORK"
 start_target out.txt "$PROGS/ptimers"

@@ -3,10 +3,11 @@
 // 0xabc), a deleted one (a gap in the ids), a one-shot CLOCK_REALTIME SIGEV_NONE timer 1000 s
 // ahead, and a periodic timer that signals one thread (SIGEV_THREAD_ID, SIGUSR2). Prints
 // "tick N" every 100 ms; on SIGUSR1 it checks everything and prints "timers ok" or
-// "timers FAIL ...".
+// "timers FAIL ...". Also an alarm() 1000 s ahead and a periodic ITIMER_VIRTUAL.
 #include <pthread.h>
 #include <signal.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -82,6 +83,9 @@ int main() {
   timer_settime(g_periodic, 0, &p50, nullptr);
   timer_settime(g_oneshot, 0, &once, nullptr);
   timer_settime(g_thread_timer, 0, &p100, nullptr);
+  alarm(1000);  // one-shot ITIMER_REAL
+  itimerval virt{{10, 0}, {10, 0}};
+  setitimer(ITIMER_VIRTUAL, &virt, nullptr);
   printf("timers ready ids %ld %ld %ld gap %ld\n", reinterpret_cast<long>(g_periodic), reinterpret_cast<long>(g_oneshot),
          reinterpret_cast<long>(g_thread_timer), reinterpret_cast<long>(g_gap));
   fflush(stdout);
@@ -98,6 +102,12 @@ int main() {
   if (timer_gettime(g_oneshot, &b) != 0 || ms(b, true) != 0 || ms(b, false) < 900e3 || ms(b, false) > 1000e3)
     why += " oneshot";
   if (timer_gettime(g_thread_timer, &c) != 0 || ms(c, true) != 100) why += " thread-timer";
+  unsigned left = alarm(0);
+  if (left < 900 || left > 1000) why += " alarm(" + std::to_string(left) + ")";
+  itimerval vt{};
+  getitimer(ITIMER_VIRTUAL, &vt);
+  if (vt.it_interval.tv_sec != 10 || vt.it_value.tv_sec > 10 || (vt.it_value.tv_sec == 0 && vt.it_value.tv_usec == 0))
+    why += " itimer-virtual";
   itimerspec g{};
   if (timer_gettime(g_gap, &g) == 0 || errno != EINVAL) why += " gap-exists";
   long rt0 = g_rt_count, th0 = g_thread_count;
