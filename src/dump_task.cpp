@@ -14,6 +14,7 @@
 #include "kernel_abi.hpp"
 #include "log.hpp"
 #include "posix_timers.hpp"
+#include "seccomp_state.hpp"
 #include "proc_parse.hpp"
 
 namespace ck {
@@ -109,6 +110,7 @@ void collect_thread_state(RemoteSyscall& rs, uint64_t scratch, img::Thread& t) {
   auto comm = proc::read_file_if_exists("/proc/" + std::to_string(tid) + "/comm");
   if (comm) t.comm = comm->substr(0, comm->find('\n'));
   fixup_rseq(tid, t);
+  collect_seccomp(tid, t);
 }
 
 static TaskCheck check_task_supported_unguarded(pid_t pid);
@@ -134,11 +136,7 @@ static TaskCheck check_task_supported_unguarded(pid_t pid) {
   r.zombie = status.state == 'Z' || status.state == 'X';
   r.threads = status.threads;
   if (r.zombie) return r;
-  // A filter would have to be installed again in every thread before the last injected
-  // syscalls of the restore, which it may forbid; strict mode would kill the task at our first
-  // injected syscall.
-  if (status.seccomp == 2)
-    throw Error(pstr(pid) + " runs under a seccomp filter: not supported", ExitCode::unsupported);
+  // Strict mode would kill the task at our first injected syscall (filters: seccomp_state.cpp).
   if (status.seccomp == 1)
     throw Error(pstr(pid) + " runs in seccomp strict mode: not supported", ExitCode::unsupported);
   return r;

@@ -331,6 +331,8 @@ void enc(Writer& w, const Thread& t) {
   w.u64(t.robust_list);
   w.u64(t.robust_list_len);
   enc(w, t.rseq);
+  w.count(t.seccomp_filters.size(), "seccomp filter");
+  for (const auto& f : t.seccomp_filters) w.blob(f);
 }
 void dec(Reader& r, Thread& t) {
   t.tid = r.i32();
@@ -344,6 +346,8 @@ void dec(Reader& r, Thread& t) {
   t.robust_list = r.u64();
   t.robust_list_len = r.u64();
   dec(r, t.rseq);
+  t.seccomp_filters.resize(r.count(4, "seccomp filter"));
+  for (auto& f : t.seccomp_filters) f = r.blob();
 }
 
 // process

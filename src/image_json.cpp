@@ -513,6 +513,12 @@ void threads_json(Json& j, const std::vector<Thread>& threads) {
       j.end_object();
     }
     j.field_hex("clear_child_tid", th.clear_child_tid);
+    if (!th.seccomp_filters.empty()) {
+      j.key("seccomp_filters");  // instructions per filter, newest first
+      j.begin_array(true);
+      for (const auto& f : th.seccomp_filters) j.num(uint64_t{f.size() / 8});
+      j.end_array();
+    }
     j.field("fpregs_bytes", uint64_t{th.fpregs.size()});
     registers_json(j, th);
     j.end_object();

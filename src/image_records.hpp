@@ -136,6 +136,8 @@ struct Thread {
   uint64_t robust_list = 0;
   uint64_t robust_list_len = 0;
   Rseq rseq;
+  // Seccomp filters (BPF programs, 8-byte instructions), newest first as ptrace lists them.
+  std::vector<std::vector<uint8_t>> seccomp_filters;
 };
 
 // ---- process ---------------------------------------------------------------------------

@@ -30,6 +30,7 @@
 #include "image_dir.hpp"
 #include "log.hpp"
 #include "posix_timers.hpp"
+#include "seccomp_state.hpp"
 #include "namespaces.hpp"
 #include "proc_parse.hpp"
 #include "ptrace_seize.hpp"
@@ -482,6 +483,14 @@ std::vector<Seized> finish_process(const RestoreContext& ctx, size_t index, Seiz
     remote_write(pid, data, &hdr, sizeof hdr);
     remote_write(pid, data + 16, caps, sizeof caps);
     rs.check("capset", SYS_capset, data, data + 16);
+  }
+
+  // Seccomp filters last, so that none of ours runs under them; the leader's final munmap does.
+  for (size_t i = threads.size(); i-- > 0;) {
+    const auto& t = p.threads[i];
+    if (t.seccomp_filters.empty()) continue;
+    RemoteSyscall trs(threads[i], plan.insn_page);
+    restore_seccomp(trs, data, PremapPlan::kDataSize, t, c.no_new_privs);
   }
 
   // The last syscall removes the page it runs from: the leader is stopped at its exit and gets

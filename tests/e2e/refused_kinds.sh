@@ -1,5 +1,5 @@
 # Kinds ck refuses by name at dump time, each with the program left running without a gap:
-# a seccomp filter, a file lease, SysV objects outside a tree's own IPC namespace.
+# a seccomp filter (dumped by a normal user), a file lease, SysV objects outside a tree's own IPC namespace.
 . "$(dirname "$0")/lib.sh"
 cd "$WORK"
 
@@ -16,9 +16,17 @@ expect_refused() {
   wait_gone "$TARGET"
 }
 
-start_target out.txt "$PROGS/seccomped"
+# A seccomp filter, dumped by a normal user (reading a filter needs CAP_SYS_ADMIN).
+user_setup
+start_target out.txt "${AS_USER[@]}" "$CKRUN" -- "$PROGS/seccomped"
 wait_line out.txt '^tick 3$'
-expect_refused "pid $TARGET runs under a seccomp filter: not supported"
+expect_fail 4 "tid [0-9]+ runs under a seccomp filter: reading it needs CAP_SYS_ADMIN \\(dump as root\\): not supported" \
+  "${AS_USER[@]}" "$CKDUMP" -t "$TARGET" -D "$WORK/ckpt"
+at=$(last_tick out.txt)
+wait_line out.txt "^tick $((at + 3))\$"
+ticks_consecutive out.txt
+kill -9 "$(child_of "$TARGET")" "$TARGET"  # ckrun's init takes its namespace with it
+wait_gone "$TARGET"
 
 : >out.txt
 start_target out.txt python3 -c '
