@@ -155,9 +155,9 @@ void collect_inotify(pid_t pid, const img::Fd& f, const img::Tree& tree, const i
   UniqueFd copy = fd_copy(pid, f.fd);
   int queued = 0;
   if (ioctl(copy.get(), FIONREAD, &queued) == 0 && queued > 0)
-    unsupported(f, "inotify instance with " + std::to_string(queued) +
-                       " bytes of events not yet read (they cannot be saved without taking them from the program): "
-                       "checkpoint again once it has read them");
+    unsupported(f, "an inotify instance with " + std::to_string(queued) +
+                       " bytes of unread events is not supported (they cannot be saved without taking them from the "
+                       "program): checkpoint again once it has read them");
   std::vector<std::string> starts;
   try {
     starts.push_back(proc::read_link("/proc/" + pstr(pid) + "/cwd"));

@@ -5,7 +5,7 @@
 . "$(dirname "$0")/lib.sh"
 cd "$WORK"
 kind=$1 mode=${2:-root}
-declare -A checks=([eventfd]=7 [epoll]=10 [timerfd]=9 [signalfd]=4 [inotify]=4 [memfd]=12 [pidfd]=7)
+declare -A checks=([eventfd]=7 [epoll]=10 [timerfd]=10 [signalfd]=4 [inotify]=4 [memfd]=12 [pidfd]=7 [shared]=3)
 mkdir watched
 args=()
 case $kind in
@@ -32,7 +32,9 @@ else
 fi
 wait_gone "$dump_pid"
 "$CKIMAGE" show ckpt >image.json || fail "ckimage show failed"
-grep -q "\"kind\": \"${kind/memfd/file}\"" image.json || fail "no $kind in the image"
+want=$kind
+case $kind in memfd) want=file ;; shared) want=eventfd ;; esac
+grep -q "\"kind\": \"$want\"" image.json || fail "no $want in the image"
 # The wall-clock timerfd must fire at its deadline, not 2 s late.
 [ "$kind" = timerfd ] && sleep 2
 if [ "$mode" = user ]; then

@@ -1,5 +1,5 @@
 // Holds one kind of file descriptor ck refuses (`anonhold io_uring|perf_event|userfaultfd|
-// fanotify|bpf`) and prints "tick N" every 100 ms, so that a test sees it keep running, without
+// fanotify|bpf|inotify_unread`) and prints "tick N" every 100 ms, so that a test sees it keep running, without
 // a gap, after the refused dump. Prints "unavailable" and exits 77 when the kernel or the
 // privileges do not allow creating it.
 #include <fcntl.h>
@@ -8,6 +8,7 @@
 #include <linux/perf_event.h>
 #include <linux/userfaultfd.h>
 #include <sys/fanotify.h>
+#include <sys/inotify.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -42,6 +43,16 @@ int main(int argc, char** argv) {
     b.value_size = 4;
     b.max_entries = 1;
     fd = static_cast<int>(syscall(SYS_bpf, BPF_MAP_CREATE, &b, sizeof b));
+  } else if (kind == "inotify_unread") {
+    // Supported in itself, but not with events queued that the program has not read yet.
+    char dir[] = "/tmp/ck-anonhold.XXXXXX";
+    if (!mkdtemp(dir)) return 1;
+    fd = inotify_init1(IN_CLOEXEC);
+    inotify_add_watch(fd, dir, IN_CREATE);
+    std::string f = std::string(dir) + "/x";
+    close(open(f.c_str(), O_CREAT | O_WRONLY, 0600));
+    unlink(f.c_str());
+    rmdir(dir);
   } else {
     return 2;
   }

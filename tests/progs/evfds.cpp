@@ -1,7 +1,8 @@
 // Event fds that must survive a checkpoint: `evfds KIND [DIR]` sets up KIND, prints "ready",
 // waits for SIGUSR1 (sent after the restore) and then checks its own state, printing one
 // "KIND ... OK" or "FAIL ..." line per check and "done" at the end.
-// KIND: eventfd, epoll, timerfd, signalfd, inotify (watches DIR), memfd, pidfd.
+// KIND: eventfd, epoll, timerfd, signalfd, inotify (watches DIR), memfd, pidfd, shared (an
+// eventfd and epoll shared with a child).
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -187,6 +188,11 @@ void timerfd_test(int gap_ms) {
   its.it_value = {1000, 0};
   timerfd_settime(far, 0, &its, nullptr);
   int off = timerfd_create(CLOCK_MONOTONIC, 0);
+  // Expired before the checkpoint and not read: only its expiration count says it fired.
+  int expired = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK);
+  its = {};
+  its.it_value = {0, 1000000};
+  timerfd_settime(expired, 0, &its, nullptr);
   say("gap %d", gap_ms);
   wait_go();
   itimerspec got{};
@@ -209,6 +215,7 @@ void timerfd_test(int gap_ms) {
   check(got.it_value.tv_sec > 950 && got.it_value.tv_sec < 1000, "one-shot timerfd keeps its remaining time");
   timerfd_gettime(off, &got);
   check(got.it_value.tv_sec == 0 && got.it_value.tv_nsec == 0, "disarmed timerfd stays disarmed");
+  check(readable(expired, 0) && rd(expired) == 1, "expired one-shot timerfd keeps its expiration to read");
   check(!readable(wall, 0) || now(CLOCK_REALTIME) >= deadline, "wall-clock timerfd not early");
   check(readable(wall, 10000), "wall-clock timerfd fires");
   int64_t late = now(CLOCK_REALTIME) - deadline;
@@ -281,6 +288,41 @@ void inotify_test(const char* dir) {
   errno = 0;
   check(inotify_rm_watch(in, gone) < 0 && errno == EINVAL, "the removed watch stays removed");
   check(inotify_add_watch(in, d.c_str(), IN_CREATE | IN_DELETE | IN_MASK_ADD) == wd_dir, "the directory watch keeps its number");
+}
+
+// ---- shared between processes -------------------------------------------------------
+
+// An eventfd and an epoll watching it, inherited by a child: after the restore, what the child
+// writes is what the parent's epoll reports (one open file description, not two copies).
+volatile sig_atomic_t g_child_go = 0;
+
+void shared_test() {
+  int efd = eventfd(0, EFD_NONBLOCK);
+  int ep = epoll_create1(0);
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.u64 = 4242;
+  epoll_ctl(ep, EPOLL_CTL_ADD, efd, &ev);
+  wr(efd, 10);
+  pid_t child = fork();
+  if (child == 0) {
+    struct sigaction sa {};
+    sa.sa_handler = [](int) { g_child_go = 1; };
+    sigaction(SIGUSR2, &sa, nullptr);
+    while (!g_child_go) pause();
+    uint64_t v = rd(efd);  // takes the parent's 10: the counter is shared
+    wr(efd, v == 10 ? 1 : 1000);
+    _exit(v == 10 ? 0 : 1);
+  }
+  say("child %d", child);
+  wait_go();
+  epoll_event out[2];
+  check(epoll_wait(ep, out, 2, 1000) == 1 && out[0].data.u64 == 4242, "parent epoll sees the shared eventfd");
+  kill(child, SIGUSR2);
+  int status = -1;
+  waitpid(child, &status, 0);
+  check(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child read the counter the parent set");
+  check(epoll_wait(ep, out, 2, 1000) == 1 && rd(efd) == 1, "parent reads what the child wrote");
 }
 
 // ---- memfd ------------------------------------------------------------------------------
@@ -370,6 +412,7 @@ int main(int argc, char** argv) {
   else if (kind == "signalfd") signalfd_test();
   else if (kind == "inotify") inotify_test(argc > 2 ? argv[2] : ".");
   else if (kind == "memfd") memfd_test();
+  else if (kind == "shared") shared_test();
   else if (kind == "pidfd") pidfd_test();
   else return 2;
   say(g_fails ? "done with %d FAIL" : "done", g_fails);
