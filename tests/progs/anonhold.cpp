@@ -9,6 +9,7 @@
 #include <linux/userfaultfd.h>
 #include <sys/fanotify.h>
 #include <sys/inotify.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -20,9 +21,15 @@ int main(int argc, char** argv) {
   if (argc < 2) return 2;
   std::string kind = argv[1];
   int fd = -1;
-  if (kind == "io_uring") {
+  if (kind == "io_uring" || kind == "io_uring_mapped") {
     io_uring_params p{};
     fd = static_cast<int>(syscall(SYS_io_uring_setup, 4, &p));
+    // As liburing does: the rings mapped, then (here) the fd closed; only the mapping is left.
+    if (fd >= 0 && kind == "io_uring_mapped") {
+      size_t len = p.sq_off.array + p.sq_entries * sizeof(unsigned);
+      if (mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, IORING_OFF_SQ_RING) == MAP_FAILED) return 1;
+      close(fd);
+    }
   } else if (kind == "perf_event") {
     perf_event_attr a{};
     a.type = PERF_TYPE_SOFTWARE;
