@@ -6,6 +6,7 @@
 #include <linux/magic.h>
 #include <sys/inotify.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
@@ -305,6 +306,14 @@ void collect_memfds(const std::vector<ProcessFds>& procs, img::Tree& tree) {
     int seals = fcntl(copy.get(), F_GET_SEALS);
     if (seals < 0) throw_errno(where + ": F_GET_SEALS");
     file.seals = static_cast<uint32_t>(seals);
+    // The seal forbids new writable mappings but kept the ones made before it; a restore
+    // makes every mapping anew.
+    if (seals & F_SEAL_FUTURE_WRITE)
+      for (const auto& p : tree.processes)
+        for (const auto& v : p.vmas)
+          if (v.file_id == file.id && v.kind == img::VmaKind::file_shared && (v.prot & PROT_WRITE))
+            throw Error(where + ": a memfd sealed with F_SEAL_FUTURE_WRITE and still mapped writable is not supported",
+                        ExitCode::unsupported);
   }
 }
 

@@ -341,6 +341,9 @@ void memfd_test() {
   if (write(sealed, "frozen", 6) != 6) abort();
   int want_seals = F_SEAL_WRITE | F_SEAL_SEAL | (fcntl(sealed, F_GET_SEALS) & F_SEAL_EXEC);
   fcntl(sealed, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SEAL);
+  // A read-only shared mapping is allowed under F_SEAL_WRITE, and must be again after the restore.
+  auto* frozen = static_cast<const char*>(mmap(nullptr, 4096, PROT_READ, MAP_SHARED, sealed, 0));
+  if (frozen == MAP_FAILED) abort();
   int plain = memfd_create("ck-plain", 0);  // sealing not allowed: F_SEAL_SEAL
   if (write(plain, "p", 1) != 1) abort();
   wait_go();
@@ -359,6 +362,8 @@ void memfd_test() {
   errno = 0;
   check(fcntl(sealed, F_ADD_SEALS, F_SEAL_SHRINK) < 0 && errno == EPERM, "F_SEAL_SEAL still forbids new seals");
   check(pread(sealed, buf, 6, 0) == 6 && !memcmp(buf, "frozen", 6), "sealed memfd content");
+  check(!memcmp(frozen, "frozen", 6) && mprotect(const_cast<char*>(frozen), 4096, PROT_READ | PROT_WRITE) < 0,
+        "sealed memfd mapped read-only, and cannot be made writable");
   check(fcntl(plain, F_GET_SEALS) == F_SEAL_SEAL, "memfd without MFD_ALLOW_SEALING stays unsealable");
 }
 
