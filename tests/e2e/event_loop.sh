@@ -1,5 +1,5 @@
 # An event loop on epoll + timerfd + eventfd + signalfd (tests/progs/evloop) checkpointed
-# mid-run: after the restore its ticks, eventfd wake-ups and signals continue, none lost or
+# mid-run (first with --leave-running): after the restore its ticks, eventfd wake-ups and signals continue, none lost or
 # repeated, and SIGTERM through the signalfd ends it.
 . "$(dirname "$0")/lib.sh"
 cd "$WORK"
@@ -7,6 +7,11 @@ start_target out.txt "$PROGS/evloop"
 wait_line out.txt '^tick 12$'
 kill -USR2 "$TARGET"
 wait_line out.txt '^signal SIGUSR2 1$'
+# Reading its state (fdinfo, timerfd_gettime and FIONREAD on copies of its fds) leaves a
+# running loop undisturbed.
+"$CKDUMP" -t "$TARGET" -D ckpt -R 2>dump.log || { cat dump.log; fail "ckdump -R failed"; }
+at=$(last_tick out.txt)
+wait_line out.txt "^tick $((at + 5))\$"
 "$CKDUMP" -t "$TARGET" -D ckpt 2>dump.log || { cat dump.log; fail "ckdump failed"; }
 wait_gone "$TARGET"
 at=$(last_tick out.txt)
