@@ -202,15 +202,18 @@ void timerfd_test(int gap_ms) {
   uint64_t missed = rd(periodic);
   check(missed != UINT64_MAX && missed >= 1, "periodic timerfd expirations counted while held");
   rd(periodic);  // the next expiration: from here on they come every interval
+  // Counted, not timed one by one: a late wake-up (a loaded machine) reads 2 at once.
   int64_t t0 = now(CLOCK_MONOTONIC);
-  bool spaced = true;
-  for (int i = 0; i < 5; i++) {
+  uint64_t total = 0;
+  while (total < 5) {
     uint64_t k = rd(periodic);
-    int64_t t = now(CLOCK_MONOTONIC);
-    if (k != 1 || t - t0 < 150000000 || t - t0 > 400000000) spaced = false, say("tick %d: %llu after %lld ms", i, (unsigned long long)k, (long long)((t - t0) / 1000000));
-    t0 = t;
+    if (k == UINT64_MAX) break;
+    total += k;
   }
-  check(spaced, "periodic timerfd fires every 200 ms");
+  int64_t elapsed = now(CLOCK_MONOTONIC) - t0;
+  int64_t due = static_cast<int64_t>(total) * 200000000;
+  say("%llu expirations in %lld ms", (unsigned long long)total, (long long)(elapsed / 1000000));
+  check(elapsed >= due - 5000000 && elapsed <= due + 300000000, "periodic timerfd fires every 200 ms");
   timerfd_gettime(far, &got);
   check(got.it_value.tv_sec > 950 && got.it_value.tv_sec < 1000, "one-shot timerfd keeps its remaining time");
   timerfd_gettime(off, &got);
