@@ -1,6 +1,7 @@
 #include "restore_event_fd.hpp"
 
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -22,6 +23,7 @@
 #include <vector>
 
 #include "error.hpp"
+#include "log.hpp"
 #include "restore_fd.hpp"
 #include "unique_fd.hpp"
 
@@ -76,7 +78,11 @@ int make_timerfd(const img::Fd& f, const img::EventFile& e) {
   }
   if (e.count) {
     uint64_t ticks = e.count;
-    if (ioctl(t.get(), TFD_IOC_SET_TICKS, &ticks) != 0) throw_errno("set timerfd expirations (TFD_IOC_SET_TICKS)");
+    if (ioctl(t.get(), TFD_IOC_SET_TICKS, &ticks) != 0) {
+      if (errno != ENOTTY) throw_errno("set timerfd expirations (TFD_IOC_SET_TICKS)");
+      log::warn("this kernel cannot set a timerfd's expirations (no CONFIG_CHECKPOINT_RESTORE): " +
+                std::to_string(ticks) + " not yet read are lost");
+    }
   }
   return t.release();
 }
@@ -230,6 +236,7 @@ void fill_epolls(const img::Tree& tree, size_t index, int scratch_base) {
         const img::Fd* src = nullptr;
         for (const auto& g : p.fds)
           if (g.ofd_id == t.target_ofd && (!src || g.fd == t.tfd)) src = &g;
+        if (!src) throw Error("epoll target fd " + std::to_string(t.tfd) + " missing", ExitCode::bad_image);
         epoll_event ev{};
         ev.events = t.events;
         ev.data.u64 = t.data;
