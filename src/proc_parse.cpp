@@ -745,7 +745,7 @@ std::vector<InotifyMark> parse_inotify_fdinfo(std::string_view text, std::string
     const Where& w = lines.where();
     auto v = need_labels<5>(line, w, {"wd", "ino", "sdev", "mask", "ignored_mask"});
     InotifyMark m;
-    m.wd = number<int>(v[0], w, "wd");
+    m.wd = number<int>(v[0], w, "wd", 16);  // "wd:%x"
     m.ino = number<uint64_t>(v[1], w, "ino", 16);
     m.sdev = number<uint32_t>(v[2], w, "sdev", 16);
     m.mask = number<uint32_t>(v[3], w, "mask", 16);

@@ -263,6 +263,8 @@ void inotify_test(const char* dir) {
   fputs("x\n", f);
   fclose(f);
   int in = inotify_init1(IN_NONBLOCK);
+  // Watch numbers past 16 (fdinfo shows them in hex), and gaps the restore must reproduce.
+  for (int i = 0; i < 20; i++) inotify_rm_watch(in, inotify_add_watch(in, "/", IN_ACCESS));
   int gone = inotify_add_watch(in, "/", IN_ACCESS);
   int wd_dir = inotify_add_watch(in, d.c_str(), IN_CREATE | IN_DELETE);
   int wd_file = inotify_add_watch(in, file.c_str(), IN_MODIFY | IN_EXCL_UNLINK);

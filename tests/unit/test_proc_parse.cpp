@@ -793,6 +793,11 @@ BOOST_AUTO_TEST_CASE(inotify) {
   BOOST_TEST(two[1].wd == 2);
   BOOST_TEST(two[1].mask == 0x4000002u);   // IN_EXCL_UNLINK | IN_MODIFY
   BOOST_TEST(two[1].ino == 0x6401bu);
+  // Every number of the line is hexadecimal, the wd too (fs/notify/fdinfo.c "wd:%x").
+  auto hex = proc::parse_inotify_fdinfo("pos:\t0\nflags:\t0\ninotify wd:186a1 ino:3c51a sdev:fe00000 mask:100 "
+                                        "ignored_mask:0 fhandle-bytes:8 fhandle-type:1 f_handle:1ac5030000000000\n");
+  BOOST_TEST_REQUIRE(hex.size() == 1u);
+  BOOST_TEST(hex[0].wd == 100001);
   BOOST_TEST(contains(error_of([] { proc::parse_inotify_fdinfo("pos:\t0\nflags:\t0\ninotify wd:1 ino:2\n"); }),
                       "line 3: no 'sdev:'"));
   BOOST_TEST(contains(error_of([] {
