@@ -391,6 +391,16 @@ void pidfd_test() {
     for (;;) pause();
   }
   int live = static_cast<int>(syscall(SYS_pidfd_open, child, 0));
+  // A second child inherits the pidfd of the first: at the restore it must exist before this
+  // one is forked.
+  pid_t heir = fork();
+  if (heir == 0) {
+    struct sigaction sa {};
+    sa.sa_handler = [](int) { g_child_go = 1; };
+    sigaction(SIGUSR2, &sa, nullptr);
+    while (!g_child_go) pause();
+    _exit(fdinfo_pid(live) == child ? 0 : 1);
+  }
   pid_t done = fork();
   if (done == 0) _exit(3);
   int dead = static_cast<int>(syscall(SYS_pidfd_open, done, PIDFD_NONBLOCK));
@@ -398,6 +408,10 @@ void pidfd_test() {
   say("child %d", child);
   wait_go();
   check(fdinfo_pid(live) == child, "pidfd refers to the child");
+  kill(heir, SIGUSR2);
+  int status = -1;
+  check(waitpid(heir, &status, 0) == heir && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+        "a second child inherited the pidfd of the first");
   check(!readable(live, 100), "pidfd of a live child not readable");
   check(fdinfo_pid(dead) == -1, "pidfd of a reaped child says so");
   check(readable(dead, 0), "pidfd of a reaped child readable");
