@@ -60,7 +60,22 @@ int64_t now_ns(int clockid) {
 
 timespec to_ts(int64_t ns) { return {static_cast<time_t>(ns / 1000000000), static_cast<long>(ns % 1000000000)}; }
 
-int make_timerfd(const img::Fd& f, const img::EventFile& e) {
+// Whether a process holding event file `id` had capability `cap`: a root ckrestore must not
+// hand a user's process what only the capability gives (the kernel checks a normal user's).
+bool holder_had_cap(const img::Tree& tree, int32_t id, int cap) {
+  if (geteuid() != 0) return true;
+  for (const auto& p : tree.processes)
+    for (const auto& f : p.fds)
+      if (is_event_kind(f.kind) && f.event_id == id && (p.creds.cap_eff >> cap & 1)) return true;
+  return false;
+}
+
+constexpr int kCapWakeAlarm = 35, kCapBlockSuspend = 36;
+
+int make_timerfd(const img::Tree& tree, const img::Fd& f, const img::EventFile& e) {
+  if ((e.clockid == CLOCK_REALTIME_ALARM || e.clockid == CLOCK_BOOTTIME_ALARM) && !holder_had_cap(tree, e.id, kCapWakeAlarm))
+    throw Error("a timerfd on an alarm clock needs CAP_WAKE_ALARM, which the checkpointed process did not have",
+                ExitCode::permission);
   UniqueFd t(timerfd_create(e.clockid, TFD_CLOEXEC | ((f.flags & O_NONBLOCK) ? TFD_NONBLOCK : 0)));
   if (!t) throw_errno("timerfd_create clock " + std::to_string(e.clockid));
   if (e.value_ns > 0) {
@@ -176,7 +191,7 @@ int create_event_file(const img::Tree& tree, const img::Fd& f, int staged) {
       if (fd < 0) throw_errno("signalfd");
       return fd;
     }
-    case img::FdKind::timerfd: return make_timerfd(f, e);
+    case img::FdKind::timerfd: return make_timerfd(tree, f, e);
     case img::FdKind::inotify: return make_inotify(f, e);
     case img::FdKind::epoll: {
       int fd = epoll_create1(EPOLL_CLOEXEC);
@@ -239,6 +254,7 @@ void fill_epolls(const img::Tree& tree, size_t index, int scratch_base) {
         if (!src) throw Error("epoll target fd " + std::to_string(t.tfd) + " missing", ExitCode::bad_image);
         epoll_event ev{};
         ev.events = t.events;
+        if (!holder_had_cap(tree, e.id, kCapBlockSuspend)) ev.events &= ~static_cast<uint32_t>(EPOLLWAKEUP);
         ev.data.u64 = t.data;
         if (src->fd == t.tfd) {
           if (epoll_ctl(ep.fd, EPOLL_CTL_ADD, t.tfd, &ev) != 0) throw_errno("epoll_ctl add fd " + std::to_string(t.tfd));
