@@ -1,5 +1,5 @@
 // Holds one kind of file descriptor ck refuses (`anonhold io_uring|perf_event|userfaultfd|
-// fanotify|bpf|inotify_unread`) and prints "tick N" every 100 ms, so that a test sees it keep running, without
+// fanotify|bpf|inotify_unread|pidfd_outside`) and prints "tick N" every 100 ms, so that a test sees it keep running, without
 // a gap, after the refused dump. Prints "unavailable" and exits 77 when the kernel or the
 // privileges do not allow creating it.
 #include <fcntl.h>
@@ -50,6 +50,8 @@ int main(int argc, char** argv) {
     b.value_size = 4;
     b.max_entries = 1;
     fd = static_cast<int>(syscall(SYS_bpf, BPF_MAP_CREATE, &b, sizeof b));
+  } else if (kind == "pidfd_outside") {
+    fd = static_cast<int>(syscall(SYS_pidfd_open, getppid(), 0));  // the test's shell
   } else if (kind == "inotify_unread") {
     // Supported in itself, but not with events queued that the program has not read yet.
     char dir[] = "/tmp/ck-anonhold.XXXXXX";
