@@ -1,7 +1,7 @@
 # A kind of fd ck refuses (io_uring, also only mapped, perf_event, userfaultfd, fanotify, bpf, a
-# pidfd of a process outside the tree,
-# inotify with unread events): the dump fails with exit code 4 and an error naming it, and the
-# program runs on without a gap. Exits 77 (skipped) where the kernel will not create it.
+# pidfd of a process outside the tree, inotify with unread events): the dump fails with exit
+# code 4 and an error naming it, and the program runs on without a gap. Exits 77 (skipped)
+# where the kernel will not create it.
 . "$(dirname "$0")/lib.sh"
 cd "$WORK"
 kind=$1 re=$2  # re: what the one-line error must say
