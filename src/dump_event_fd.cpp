@@ -58,7 +58,6 @@ constexpr Refusal kRefused[] = {
     {"[fscontext]", "file system contexts (fsopen) are not supported"},
     {"[landlock-ruleset]", "Landlock rulesets are not supported"},
     {"sync_file", "sync files are not supported"},
-    {"[dmabuf]", "DMA buffers are not supported"},
 };
 
 std::string pstr(pid_t pid) { return std::to_string(pid); }
@@ -331,8 +330,8 @@ void refuse_pseudo_fd(int fd, const std::string& link) {
   std::string prefix = "fd " + std::to_string(fd) + " (" + link + "): ";
   if (link.rfind("anon_inode:", 0) == 0) {
     std::string what = link.substr(11);
-    for (const auto& r : kRefused)
-      if (what == r.link) throw Error(prefix + r.why, ExitCode::unsupported);
+    for (const auto& r : kRefused)  // "kvm-vcpu:3": a kind with an instance number
+      if (what == r.link || what.rfind(std::string(r.link) + ":", 0) == 0) throw Error(prefix + r.why, ExitCode::unsupported);
     if (what.size() > 2 && what.front() == '[' && what.back() == ']') what = what.substr(1, what.size() - 2);
     throw Error(prefix + "anonymous-inode files of kind '" + what + "' are not supported", ExitCode::unsupported);
   }

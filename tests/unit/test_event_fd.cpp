@@ -67,6 +67,7 @@ BOOST_AUTO_TEST_CASE(refusals_name_the_kind) {
   BOOST_TEST(refusal("anon_inode:[userfaultfd]").find("userfaultfd is not supported") != std::string::npos);
   BOOST_TEST(refusal("anon_inode:[fanotify]").find("fanotify groups are not supported") != std::string::npos);
   BOOST_TEST(refusal("anon_inode:[perf_event]").find("perf events are not supported") != std::string::npos);
+  BOOST_TEST(refusal("anon_inode:kvm-vcpu:3").find("KVM virtual CPUs are not supported") != std::string::npos);
   BOOST_TEST(refusal("anon_inode:[frob]") == "fd 7 (anon_inode:[frob]): anonymous-inode files of kind 'frob' are not supported");
   BOOST_TEST(refusal("net:[4026531840]") == "fd 7 (net:[4026531840]): net namespace file descriptors are not supported");
 }
