@@ -5,7 +5,7 @@
 . "$(dirname "$0")/lib.sh"
 cd "$WORK"
 kind=$1 mode=${2:-root}
-declare -A checks=([eventfd]=7 [epoll]=10 [timerfd]=10 [signalfd]=4 [inotify]=4 [memfd]=13 [pidfd]=8 [shared]=3)
+declare -A checks=([eventfd]=7 [epoll]=10 [timerfd]=10 [signalfd]=4 [inotify]=4 [memfd]=13 [pidfd]=10 [shared]=3)
 mkdir watched
 args=()
 case $kind in

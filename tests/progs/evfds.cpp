@@ -405,6 +405,12 @@ void pidfd_test() {
   if (done == 0) _exit(3);
   int dead = static_cast<int>(syscall(SYS_pidfd_open, done, PIDFD_NONBLOCK));
   waitpid(done, nullptr, 0);
+  // A zombie: exited, not reaped; its pidfd must report the exit and reap it with its status.
+  pid_t zombie = fork();
+  if (zombie == 0) _exit(5);
+  int undead = static_cast<int>(syscall(SYS_pidfd_open, zombie, 0));
+  siginfo_t zi{};
+  waitid(P_PIDFD, static_cast<id_t>(undead), &zi, WEXITED | WNOWAIT);  // until it is a zombie
   say("child %d", child);
   wait_go();
   check(fdinfo_pid(live) == child, "pidfd refers to the child");
@@ -415,6 +421,10 @@ void pidfd_test() {
   check(!readable(live, 100), "pidfd of a live child not readable");
   check(fdinfo_pid(dead) == -1, "pidfd of a reaped child says so");
   check(readable(dead, 0), "pidfd of a reaped child readable");
+  check(fdinfo_pid(undead) == zombie && readable(undead, 0), "pidfd of a zombie child readable");
+  siginfo_t zs{};
+  check(waitid(P_PIDFD, static_cast<id_t>(undead), &zs, WEXITED) == 0 && zs.si_pid == zombie && zs.si_status == 5,
+        "waitid(P_PIDFD) reaps the zombie with its status");
   check(syscall(SYS_pidfd_send_signal, live, SIGTERM, nullptr, 0) == 0, "pidfd_send_signal");
   check(readable(live, 5000), "pidfd readable once the child exits");
   siginfo_t si{};
