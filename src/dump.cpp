@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "arch.hpp"
+#include "dump_event_fd.hpp"
 #include "dump_fd.hpp"
 #include "dump_ipc.hpp"
 #include "dump_task.hpp"
@@ -428,6 +429,7 @@ DumpReport dump(const DumpOptions& opts) {
       for (const auto& sp : seized) os_pids.push_back(sp.pid);
       ns::collect_time_ns(tree, os_pids);
     }
+    collect_event_files(fds, tree);
     const SeizedProcess& first = seized[0];
     fill_manifest(manifest, tree, first.pid, first.as.vdso_start, first.as.vdso_end);
 
