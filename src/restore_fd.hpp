@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -24,6 +25,7 @@ struct OfdPlan {
   // Deleted files mapped MAP_SHARED (memfd, unlinked /dev/shm): one new file for all mappers,
   // made like an open file description, under an id after the real ones. file id -> that id.
   std::map<int32_t, int32_t> shared_files;
+  std::vector<int32_t> socket_groups;  // socket id -> the group made with it (restore_socket.hpp)
 };
 OfdPlan plan_ofds(const img::Tree& tree);
 
@@ -46,6 +48,10 @@ struct FileAccessCreds {
   uint32_t uid = 0, gid = 0;
 };
 void set_file_access_creds(const FileAccessCreds& c);
+
+// Runs f (a syscall that creates or removes a file, e.g. binding a unix socket) with the
+// filesystem credentials files are opened with.
+int as_file_owner(const std::function<int()>& f);
 
 // Opens a file of the image for reading: the file at its path, or for a deleted file a new
 // unnamed file holding the content saved in the image.
