@@ -478,7 +478,8 @@ void SocketDump::collect(const std::vector<ProcessFds>& procs, pid_t netns_pid, 
         if (d.rqueue || d.icons)
           refuse(r, "listening " + kind + " socket " + sockaddr_string(s.local) + " with " +
                         std::to_string(std::max(d.rqueue, d.icons)) + " connection(s) not yet accepted is not supported");
-      } else if (d.state == 1 /* TCP_ESTABLISHED */ || d.peer) {
+      } else if (s.type == SOCK_DGRAM ? d.peer != 0 : d.state == 1 /* TCP_ESTABLISHED */) {
+        // (A datagram socket others connect to shows ESTABLISHED too: only a peer counts.)
         s.state = img::SocketState::connected;
       }
       unix_peer_ino[s.id] = d.peer;

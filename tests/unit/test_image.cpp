@@ -593,14 +593,16 @@ BOOST_AUTO_TEST_CASE(encoding_is_little_endian_and_compact) {
   Tree t;
   t.root_pid = 0x01020304;
   std::string enc = encode_tree(t);
-  // root_pid, own_namespaces, uid_map, gid_map, then the files, pipes and processes counts.
+  // root_pid, own_namespaces, uid_map, gid_map, then the files, pipes, processes and sockets
+  // counts, own_netns.
   BOOST_TEST(enc == std::string("\x04\x03\x02\x01" "\0" "\0\0\0\0" "\0\0\0\0"
-                                "\0\0\0\0" "\0\0\0\0" "\0\0\0\0", 25));
+                                "\0\0\0\0" "\0\0\0\0" "\0\0\0\0" "\0\0\0\0" "\0", 30));
 }
 
 // Payload offset of the files count: an empty tree ends with the files, pipes and processes
 // counts, whatever the fields before them.
-size_t files_count_offset() { return encode_tree(Tree{}).size() - 12; }
+// The files, pipes, processes and sockets counts and own_netns end an empty tree.
+size_t files_count_offset() { return encode_tree(Tree{}).size() - 17; }
 
 BOOST_AUTO_TEST_CASE(every_truncation_throws) {
   std::string tree = encode_tree(make_full_tree());
@@ -651,7 +653,7 @@ BOOST_AUTO_TEST_CASE(absurd_count_is_refused_before_allocating) {
   size_t files_at = files_count_offset();
   put_u32(enc, files_at, 0xffffffff);
   BOOST_TEST(error_of([&] { decode_tree(enc); }) == "tree.ck offset " + std::to_string(files_at + kFileHeaderSize) +
-                                                        ": file count 4294967295 past end (8 bytes left)");
+                                                        ": file count 4294967295 past end (13 bytes left)");
   // A count that would fit bytes-wise but not element-wise: 4 bytes left cannot hold 2 processes.
   put_u32(enc, files_at, 0);
   put_u32(enc, files_at + 8, 2);
@@ -681,7 +683,7 @@ BOOST_AUTO_TEST_CASE(enum_and_bool_out_of_range_throw) {
   } cases[] = {
       {[](Tree& x) { x.processes[0].vmas[1].kind = VmaKind::vsyscall; }, 8, "VmaKind value 8 out of range"},
       {[](Tree& x) { x.files[0].type = FileType::regular; }, 5, "FileType value 5 out of range"},
-      {[](Tree& x) { x.processes[1].fds[2].kind = FdKind::file; }, 3, "FdKind value 3 out of range"},
+      {[](Tree& x) { x.processes[1].fds[2].kind = FdKind::file; }, 200, "FdKind value 200 out of range"},
       {[](Tree& x) { x.processes[0].pages[0].codec = Codec::zstd; }, 2, "Codec value 2 out of range"},
       {[](Tree& x) { x.files[0].deleted = false; }, 2, "bool value 2 out of range"},
       {[](Tree& x) { x.processes[1].thp_disable = false; }, 255, "bool value 255 out of range"},
@@ -736,11 +738,54 @@ BOOST_AUTO_TEST_CASE(dangling_references_are_refused) {
   BOOST_TEST(contains(error_of([&] { decode_tree(encode_tree(t)); }), "exe_file_id 7"));
 }
 
+BOOST_AUTO_TEST_CASE(sockets_round_trip_and_references_are_checked) {
+  Tree t = make_full_tree();
+  Socket a, b;
+  a.id = 0;
+  a.ino = 1234;
+  a.family = 1;  // AF_UNIX
+  a.type = 1;    // SOCK_STREAM
+  a.state = SocketState::connected;
+  a.peer_id = 1;
+  a.shutdown = 2;
+  a.options = {SockOpt{1, 7, 65536}};
+  a.queue = {SockMsg{std::string("q\0ueued", 7), ""}};
+  b = a;
+  b.id = 1;
+  b.peer_id = 0;
+  b.type = 2;  // SOCK_DGRAM
+  b.queue = {SockMsg{"one", std::string("\1\0/x", 5)}, SockMsg{"two", ""}};
+  b.tcp.snd_seq = 0xdeadbeef;
+  b.tcp.send_queue = "unacked";
+  t.sockets = {a, b};
+  t.own_netns = true;
+  t.processes[0].fds[1].kind = FdKind::socket;
+  t.processes[0].fds[1].socket_id = 1;
+  Tree u = decode_tree(encode_tree(t));
+  BOOST_TEST(u.own_netns);
+  BOOST_REQUIRE(u.sockets.size() == 2u);
+  BOOST_TEST(u.sockets[0].queue[0].data == a.queue[0].data);
+  BOOST_TEST(u.sockets[1].queue[1].data == "two");
+  BOOST_TEST(u.sockets[1].queue[0].from == b.queue[0].from);
+  BOOST_TEST(u.sockets[1].tcp.snd_seq == 0xdeadbeefu);
+  BOOST_TEST(u.sockets[1].tcp.send_queue == "unacked");
+  BOOST_TEST(u.sockets[0].shutdown == 2);
+  BOOST_TEST(u.sockets[0].options[0].value == 65536);
+  BOOST_TEST(u.processes[0].fds[1].socket_id == 1);
+  BOOST_TEST(encode_tree(u) == encode_tree(t));
+  t.sockets[0].peer_id = 5;
+  BOOST_TEST(contains(error_of([&] { decode_tree(encode_tree(t)); }), "peer_id 5 out of range"));
+  t.sockets[0].peer_id = 1;
+  t.processes[0].fds[1].socket_id = -1;
+  BOOST_TEST(contains(error_of([&] { decode_tree(encode_tree(t)); }), "socket_id -1"));
+}
+
 BOOST_AUTO_TEST_CASE(manifest_version_is_checked_before_the_rest) {
   Manifest m = make_full_manifest();
-  m.format_version = 2;
-  std::string enc = encode_manifest(m).substr(0, 4) + "whatever a version 2 manifest holds";
-  BOOST_TEST(error_of([&] { decode_manifest(enc); }) == "manifest.ck: format version 2, this ck reads 1");
+  m.format_version = kFormatVersion + 1;
+  std::string enc = encode_manifest(m).substr(0, 4) + "whatever a later version's manifest holds";
+  BOOST_TEST(error_of([&] { decode_manifest(enc); }) == "manifest.ck: format version " + std::to_string(kFormatVersion + 1) +
+                                                           ", this ck reads " + std::to_string(kFormatVersion));
 }
 
 BOOST_AUTO_TEST_CASE(manifest_page_size_must_be_a_power_of_two) {
@@ -874,15 +919,17 @@ BOOST_AUTO_TEST_CASE(other_format_version_is_named) {
   std::string man = read_file(path);
   put_u32(man, 8, 7);
   write_bytes(path, man);
-  BOOST_TEST(error_of([&] { load_image(dir); }) == path + ": format version 7, this ck reads 1");
+  BOOST_TEST(error_of([&] { load_image(dir); }) == path + ": format version 7, this ck reads " + std::to_string(kFormatVersion));
 
   // A consistent file whose payload claims another version (header version left at 1).
   put_u32(man, 8, kFormatVersion);
   std::string payload = man.substr(kFileHeaderSize);
-  put_u32(payload, 0, 2);
+  put_u32(payload, 0, kFormatVersion + 1);
   put_u64(man, 24, XXH3_64bits(payload.data(), payload.size()));
   write_bytes(path, man.substr(0, kFileHeaderSize) + payload);
-  BOOST_TEST(error_of([&] { load_image(dir); }) == dir + "/manifest.ck: format version 2, this ck reads 1");
+  BOOST_TEST(error_of([&] { load_image(dir); }) == dir + "/manifest.ck: format version " +
+                                                        std::to_string(kFormatVersion + 1) + ", this ck reads " +
+                                                        std::to_string(kFormatVersion));
 }
 
 BOOST_AUTO_TEST_CASE(missing_things_are_named) {

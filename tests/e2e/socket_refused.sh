@@ -1,0 +1,61 @@
+# Sockets ck refuses, each by name with exit 4 while the program runs on untouched: SCM_RIGHTS
+# in flight, a netlink socket, a packet socket, a TCP connection to a peer outside the tree.
+# With --drop-external-tcp that connection is dropped instead: the restored program finds it
+# reset.
+. "$(dirname "$0")/lib.sh"
+cd "$WORK"
+
+refused() {  # refused REGEX PROGRAM ARGS...
+  local re=$1
+  shift
+  : >out.txt
+  start_target out.txt "$@"
+  wait_line out.txt '^tick 3$'
+  expect_fail 4 "$re" "$CKDUMP" -t "$TARGET" -D "$WORK/ckpt"
+  [ ! -e ckpt ] || fail "a failed dump left $WORK/ckpt"
+  at=$(last_tick out.txt)
+  wait_line out.txt "^tick $((at + 5))\$"
+  ticks_consecutive out.txt
+  grep -q TracerPid:.0 /proc/$TARGET/status || fail "the program is still traced"
+  kill -USR1 "$TARGET"
+  wait_line out.txt '^(OK|FAIL)'
+  ! grep -q FAIL out.txt || fail "the program was disturbed"
+  kill -9 "$TARGET" 2>/dev/null || true
+  wait_gone "$TARGET"
+}
+
+refused 'fd [0-9]+ \(socket:\[[0-9]+\]\): unix stream socket with SCM_RIGHTS in flight is not supported' "$PROGS/socks" scm
+refused 'fd 3 \(socket:\[[0-9]+\]\): netlink sockets are not supported' "$PROGS/socks" netlink
+refused 'fd 3 \(socket:\[[0-9]+\]\): packet sockets are not supported' python3 -c '
+import socket, time, sys, signal
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+signal.signal(signal.SIGUSR1, lambda *a: (print("OK packet", flush=True), sys.exit(0)))
+i = 0
+while True:
+    i += 1; print("tick", i, flush=True); time.sleep(0.1)'
+
+# A peer outside the tree: a listener of this script's.
+python3 -c '
+import socket, time
+l = socket.socket(); l.bind(("127.0.0.1", 0)); l.listen()
+open("port", "w").write(str(l.getsockname()[1]))
+c, _ = l.accept()
+time.sleep(600)' &
+PIDS+=($!)
+for ((i = 0; i < 100; i++)); do [ -s port ] && break; sleep 0.05; done
+port=$(cat port)
+: >out.txt
+start_target out.txt "$PROGS/socks" tcpout "$port"
+wait_line out.txt '^tick 3$'
+expect_fail 4 'fd 3 \(socket:\[[0-9]+\]\): tcp connection 127\.0\.0\.1:[0-9]+ -> 127\.0\.0\.1:'"$port"' to a peer outside the checkpoint is not supported \(ckdump --drop-external-tcp' \
+  "$CKDUMP" -t "$TARGET" -D "$WORK/ckpt"
+at=$(last_tick out.txt)
+wait_line out.txt "^tick $((at + 3))\$"
+"$CKDUMP" -t "$TARGET" -D "$WORK/ckpt" --drop-external-tcp 2>dump.log || { cat dump.log; fail "ckdump --drop-external-tcp failed"; }
+wait_gone "$TARGET"
+grep -q '"dropped": true' <("$CKIMAGE" show ckpt) || fail "the connection is not marked dropped"
+restore_detached ckpt
+kill -USR1 "$RESTORED"
+wait_line out.txt '^(OK|FAIL)'
+grep -v '^tick' out.txt >&2
+grep -q '^OK tcpout$' out.txt || fail "the dropped connection is not reset"
