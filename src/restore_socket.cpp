@@ -10,6 +10,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstring>
 #include <map>
 #include <numeric>
@@ -113,6 +114,69 @@ UniqueFd reset_connection(const img::Socket& s) {
   return c;
 }
 
+// A file of /proc/sys/net/ipv4: "min default max".
+std::string read_sysctl(const std::string& path) {
+  UniqueFd f(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  char buf[128];
+  ssize_t n = f ? read(f.get(), buf, sizeof buf - 1) : -1;
+  if (n <= 0) throw_errno("read " + path);
+  return std::string(buf, static_cast<size_t>(n));
+}
+void write_sysctl(const std::string& path, const std::string& v) {
+  UniqueFd f(open(path.c_str(), O_WRONLY | O_CLOEXEC));
+  if (!f || write(f.get(), v.data(), v.size()) != static_cast<ssize_t>(v.size())) throw_errno("write " + path);
+}
+
+bool has_room(int fd, size_t snd, size_t rcv) {
+  int sb = 0, rb = 0;
+  socklen_t len = sizeof sb;
+  getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sb, &len);
+  len = sizeof rb;
+  getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rb, &len);
+  // A queue takes a little more than its bytes (the buffers' bookkeeping).
+  return static_cast<size_t>(sb) >= snd + snd / 4 + 65536 && static_cast<size_t>(rb) >= rcv + rcv / 4 + 65536;
+}
+
+// A TCP socket whose buffers hold `snd` and `rcv` queued bytes: the dumped connection's buffers
+// had grown with it, a new socket starts small. Root forces the sizes (which ends the kernel's
+// tuning of them); in the tree's own network namespace, the namespace's defaults for new
+// sockets are raised for the time of one socket() (the tuning goes on).
+UniqueFd tcp_socket_with_room(int family, size_t snd, size_t rcv) {
+  UniqueFd fd(socket(family, SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_TCP));
+  if (!fd) throw_errno("socket");
+  if (has_room(fd.get(), snd, rcv)) return fd;
+  int sw = static_cast<int>(std::min<size_t>(snd + snd / 2 + (256 << 10), 1u << 30));
+  int rw = static_cast<int>(std::min<size_t>(rcv + rcv / 2 + (256 << 10), 1u << 30));
+  if (setsockopt(fd.get(), SOL_SOCKET, SO_SNDBUFFORCE, &sw, sizeof sw) == 0 &&
+      setsockopt(fd.get(), SOL_SOCKET, SO_RCVBUFFORCE, &rw, sizeof rw) == 0 && has_room(fd.get(), snd, rcv))
+    return fd;
+  const std::string wpath = "/proc/sys/net/ipv4/tcp_wmem", rpath = "/proc/sys/net/ipv4/tcp_rmem";
+  std::string wold = read_sysctl(wpath), rold = read_sysctl(rpath);
+  auto raised = [](const std::string& old, int want) {
+    unsigned long lo = 0, def = 0, hi = 0;
+    sscanf(old.c_str(), "%lu %lu %lu", &lo, &def, &hi);
+    unsigned long w = std::max<unsigned long>(def, static_cast<unsigned long>(want));
+    return std::to_string(lo) + " " + std::to_string(w) + " " + std::to_string(std::max(hi, w));
+  };
+  try {
+    write_sysctl(wpath, raised(wold, sw));
+    write_sysctl(rpath, raised(rold, rw));
+  } catch (const Error& e) {
+    write_sysctl(wpath, wold);
+    throw Error("the queues of a TCP connection (" + std::to_string(snd) + " bytes to send, " + std::to_string(rcv) +
+                    " received) do not fit the buffers of a new socket, and its network namespace's defaults (" +
+                    e.message() + ") cannot be raised",
+                ExitCode::permission);
+  }
+  fd.reset(socket(family, SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_TCP));
+  int err = errno;
+  write_sysctl(wpath, wold);
+  write_sysctl(rpath, rold);
+  if (!fd) throw_errno("socket", err);
+  if (!has_room(fd.get(), snd, rcv)) throw Error("socket buffers too small for the queued bytes of a TCP connection");
+  return fd;
+}
+
 [[noreturn]] void repair_denied(const img::Socket& s, int err) {
   if (err == EPERM)
     throw Error(describe(s) + ": TCP_REPAIR needs CAP_NET_ADMIN in the user namespace owning the network namespace: "
@@ -126,8 +190,7 @@ UniqueFd reset_connection(const img::Socket& s) {
 // exist, then the bytes never sent go out.
 UniqueFd repair_connection(const img::Socket& s) {
   const img::TcpState& t = s.tcp;
-  UniqueFd fd(socket(s.family, SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_TCP));
-  if (!fd) throw_errno("socket");
+  UniqueFd fd = tcp_socket_with_room(s.family, t.send_queue.size(), s.queue.empty() ? 0 : s.queue[0].data.size());
   int on = TCP_REPAIR_ON;
   if (setsockopt(fd.get(), IPPROTO_TCP, TCP_REPAIR, &on, sizeof on) != 0) repair_denied(s, errno);
   const std::string& in = s.queue.empty() ? std::string() : s.queue[0].data;
@@ -153,23 +216,20 @@ UniqueFd repair_connection(const img::Socket& s) {
     throw_errno("TCP_REPAIR_OPTIONS");
   if (t.options & TCPI_OPT_TIMESTAMPS)
     set_int(fd.get(), IPPROTO_TCP, TCP_TIMESTAMP, static_cast<int>(t.timestamp), "TCP_TIMESTAMP");
-  // Queued bytes go straight into the queues in repair mode; the receive queue takes them in
-  // pieces it can account for.
+  // Queued bytes go straight into the queues in repair mode, in pieces the kernel accounts for.
+  auto refill = [&](const char* data, size_t size, const char* what) {
+    for (size_t off = 0; off < size;) {
+      size_t chunk = std::min<size_t>(size - off, 64 * 1024);
+      ssize_t k = send(fd.get(), data + off, chunk, MSG_DONTWAIT);
+      if (k <= 0) throw_errno(std::string(what) + " at byte " + std::to_string(off) + " of " + std::to_string(size));
+      off += static_cast<size_t>(k);
+    }
+  };
   set_int(fd.get(), IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_RECV_QUEUE, "TCP_REPAIR_QUEUE");
-  for (size_t off = 0; off < in.size();) {
-    size_t chunk = std::min<size_t>(in.size() - off, 64 * 1024);
-    ssize_t k = send(fd.get(), in.data() + off, chunk, 0);
-    if (k <= 0) throw_errno("refill the receive queue");
-    off += static_cast<size_t>(k);
-  }
+  refill(in.data(), in.size(), "refill the receive queue");
   set_int(fd.get(), IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_SEND_QUEUE, "TCP_REPAIR_QUEUE");
   size_t sent_part = t.send_queue.size() - std::min<size_t>(t.unsent, t.send_queue.size());
-  for (size_t off = 0; off < sent_part;) {
-    size_t chunk = std::min<size_t>(sent_part - off, 64 * 1024);
-    ssize_t k = send(fd.get(), t.send_queue.data() + off, chunk, 0);
-    if (k <= 0) throw_errno("refill the send queue");
-    off += static_cast<size_t>(k);
-  }
+  refill(t.send_queue.data(), sent_part, "refill the send queue");
   tcp_repair_window w{t.snd_wl1, t.snd_wnd, t.max_window, t.rcv_wnd, t.rcv_wup};
   if (setsockopt(fd.get(), IPPROTO_TCP, TCP_REPAIR_WINDOW, &w, sizeof w) != 0) throw_errno("TCP_REPAIR_WINDOW");
   set_int(fd.get(), IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_NO_QUEUE, "TCP_REPAIR_QUEUE");

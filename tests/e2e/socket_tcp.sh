@@ -32,7 +32,7 @@ run() {  # run NAME USER_OR_ROOT CMD...
   done
   [ "$(grep -c '^server sent' out.txt)" -ge $((n + 4)) ] || { tail out.txt >&2; fail "$name: the stream did not go on"; }
   local prog
-  if [ "$who" = user ]; then prog=$(child_of "$(child_of "$(cat pid.txt)")"); else prog=$(cat pid.txt); fi
+  if [ "$who" = user ]; then prog=$(child_of "$(cat pid.txt)"); else prog=$(cat pid.txt); fi
   kill -USR1 "$prog"
   wait_line out.txt '^(OK|FAIL)' 30
   grep -v '^\(server\|client\) sent' out.txt >&2
