@@ -416,7 +416,7 @@ DumpReport dump(const DumpOptions& opts) {
     }
     link_fds(fds, tree.pipes);
     SocketDump sockets(SocketDumpOptions{opts.drop_external_tcp});
-    with_context("sockets", [&] { sockets.collect(fds, seized[0].pid, tree); });
+    sockets.collect(fds, seized[0].pid, tree);
     tree.own_netns = own_namespaces && own_netns(seized[0].pid);
     if (own_namespaces) use_inner_pids(tree, seized);
     const SeizedProcess& first = seized[0];

@@ -355,19 +355,18 @@ std::string peek_tcp_queue(int fd, int queue, int ioctl_len, uint32_t& seq) {
   return data;
 }
 
-void dump_tcp_connection(const Ref& r, int fd, img::Socket& s) {
+void dump_tcp_connection(int fd, img::Socket& s) {
   RepairMode repair(fd);
   if (!repair.ok()) {
     if (repair.error() == EPERM)
-      refuse(r,
-             "tcp connection " + sockaddr_string(s.local) + " -> " + sockaddr_string(s.remote) +
-                 ": TCP_REPAIR needs CAP_NET_ADMIN in the user namespace owning the network namespace; run the "
-                 "program under `ckrun --net` (or checkpoint as root)",
-             ExitCode::permission);
+      throw Error("tcp connection " + sockaddr_string(s.local) + " -> " + sockaddr_string(s.remote) +
+                      ": TCP_REPAIR needs CAP_NET_ADMIN in the user namespace owning the network namespace; run the "
+                      "program under `ckrun --net` (or checkpoint as root)",
+                  ExitCode::permission);
     throw_errno("TCP_REPAIR", repair.error());
   }
   PeekOffset po(fd, -1);
-  if (po.saved() >= 0) refuse(r, "a tcp socket read with SO_PEEK_OFF is not supported");
+  if (po.saved() >= 0) throw Error("a tcp socket read with SO_PEEK_OFF is not supported", ExitCode::unsupported);
   img::TcpState& t = s.tcp;
   t.send_queue = peek_tcp_queue(fd, TCP_SEND_QUEUE, SIOCOUTQ, t.snd_seq);
   int unsent = 0;
@@ -600,7 +599,7 @@ void SocketDump::collect(const std::vector<ProcessFds>& procs, pid_t netns_pid, 
       continue;
     with_context("pid " + std::to_string(w.refs[0].pid) + ": fd " + std::to_string(w.refs[0].fd->fd) + " (" +
                      w.refs[0].fd->link + ")",
-                 [&] { dump_tcp_connection(w.refs[0], w.copy.get(), s); });
+                 [&] { dump_tcp_connection(w.copy.get(), s); });
     CK_LOG(2, "tcp %s -> %s: snd_seq %u rcv_seq %u, %zu bytes to send (%u unsent), %zu received",
            sockaddr_string(s.local).c_str(), sockaddr_string(s.remote).c_str(), s.tcp.snd_seq, s.tcp.rcv_seq,
            s.tcp.send_queue.size(), s.tcp.unsent, s.queue.empty() ? size_t{0} : s.queue[0].data.size());
