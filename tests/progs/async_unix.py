@@ -6,6 +6,7 @@
 import asyncio
 import os
 import selectors
+import socket
 import sys
 
 path = sys.argv[1]
@@ -21,22 +22,26 @@ def loop_run(coro):
 
 
 async def serve():
-    total = 0
-
-    async def handle(reader, writer):
-        nonlocal total
-        while line := await reader.readline():
-            total += int(line)
-            writer.write(f"{int(line)} {total}\n".encode())
-            await writer.drain()
-            await asyncio.sleep(0.03)  # answers lag behind requests
-
-    # A small reader limit: asyncio stops reading the socket once 32 bytes wait in its buffer,
-    # so that the requests that lag behind stay queued in the socket itself.
-    server = await asyncio.start_unix_server(handle, path, limit=16)
+    loop = asyncio.get_running_loop()
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen()
+    listener.setblocking(False)
     print("server listening", flush=True)
-    async with server:
-        await server.serve_forever()
+    conn, _ = await loop.sock_accept(listener)
+    total = 0
+    buf = b""
+    while True:
+        # Small reads, answers lagging behind the requests: most requests wait in the socket.
+        data = await loop.sock_recv(conn, 32)
+        if not data:
+            return
+        buf += data
+        *lines, buf = buf.split(b"\n")
+        for line in lines:
+            total += int(line)
+            await loop.sock_sendall(conn, f"{int(line)} {total}\n".encode())
+        await asyncio.sleep(0.03)
 
 
 async def client():
