@@ -580,7 +580,11 @@ RestoreResult restore(const RestoreOptions& opts) {
     }
     if (tree.own_netns && !tree.own_namespaces)
       throw Error(opts.dir + ": tree.ck: a network namespace of its own outside ckrun's namespaces", ExitCode::bad_image);
-    check_sockets_restorable(tree, getuid() == 0);
+    {
+      struct stat st {};
+      bool for_user = geteuid() == 0 && stat(opts.dir.c_str(), &st) == 0 && st.st_uid != 0;
+      check_sockets_restorable(tree, geteuid() == 0, for_user);
+    }
     raise_fd_limit();
     ctx.ofds = plan_ofds(tree);
 

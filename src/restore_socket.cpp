@@ -268,8 +268,45 @@ std::vector<int32_t> socket_groups(const img::Tree& tree) {
   return g;
 }
 
-void check_sockets_restorable(const img::Tree& tree, bool privileged) {
-  if (privileged || tree.own_netns) return;
+namespace {
+
+bool loopback(const std::string& raw) {
+  if (raw.size() >= sizeof(sockaddr_in) && reinterpret_cast<const sockaddr*>(raw.data())->sa_family == AF_INET) {
+    sockaddr_in a;
+    std::memcpy(&a, raw.data(), sizeof a);
+    return (ntohl(a.sin_addr.s_addr) >> 24) == 127;
+  }
+  if (raw.size() >= sizeof(sockaddr_in6) && reinterpret_cast<const sockaddr*>(raw.data())->sa_family == AF_INET6) {
+    sockaddr_in6 a;
+    std::memcpy(&a, raw.data(), sizeof a);
+    if (IN6_IS_ADDR_LOOPBACK(&a.sin6_addr)) return true;
+    return IN6_IS_ADDR_V4MAPPED(&a.sin6_addr) && a.sin6_addr.s6_addr[12] == 127;
+  }
+  return false;
+}
+
+}  // namespace
+
+void check_sockets_restorable(const img::Tree& tree, bool privileged, bool for_user) {
+  if (tree.own_netns) return;  // a namespace of its own, with only loopback: nothing reaches out
+  if (for_user) {
+    unsigned first_free = 1024;
+    try {
+      first_free = static_cast<unsigned>(std::stoul(read_sysctl("/proc/sys/net/ipv4/ip_unprivileged_port_start")));
+    } catch (...) {
+    }
+    for (const auto& s : tree.sockets) {
+      if (s.family != AF_INET && s.family != AF_INET6) continue;
+      if (tcp_connection(s) && !s.dropped && (!loopback(s.local) || !loopback(s.remote)))
+        throw Error(describe(s) + ": root restores a normal user's TCP connections on loopback only",
+                    ExitCode::permission);
+      unsigned port = inet_port(s.local);
+      if (port && port < first_free)
+        throw Error(describe(s) + ": port " + std::to_string(port) + " is privileged, and the image's owner is not",
+                    ExitCode::permission);
+    }
+  }
+  if (privileged) return;
   for (const auto& s : tree.sockets)
     if (tcp_connection(s) && !s.dropped)
       throw Error(describe(s) + ": restoring a TCP connection (TCP_REPAIR) needs CAP_NET_ADMIN over its network "

@@ -21,7 +21,10 @@ void create_socket_group(const img::Tree& tree, const std::vector<int32_t>& grou
                          const std::function<void(int32_t, int)>& put);
 
 // Refuses early what this restore cannot do (TCP_REPAIR without CAP_NET_ADMIN over the
-// network namespace the tree gets).
-void check_sockets_restorable(const img::Tree& tree, bool privileged);
+// network namespace the tree gets), and, when root restores a normal user's image in the
+// host's network namespace (`for_user`), what that user could not have made: a TCP connection
+// repaired into existence with anything but loopback (a forged connection), a port below
+// ip_unprivileged_port_start.
+void check_sockets_restorable(const img::Tree& tree, bool privileged, bool for_user);
 
 }  // namespace ck

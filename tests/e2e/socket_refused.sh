@@ -1,5 +1,5 @@
 # Sockets ck refuses, each by name with exit 4 while the program runs on untouched: SCM_RIGHTS
-# in flight, a netlink socket, a packet socket, a TCP connection to a peer outside the tree.
+# and SCM_CREDENTIALS in flight, a netlink socket, a packet socket, a TCP connection to a peer outside the tree.
 # With --drop-external-tcp that connection is dropped instead: the restored program finds it
 # reset.
 . "$(dirname "$0")/lib.sh"
@@ -25,6 +25,7 @@ refused() {  # refused REGEX PROGRAM ARGS...
 }
 
 refused 'fd [0-9]+ \(socket:\[[0-9]+\]\): unix stream socket with SCM_RIGHTS in flight is not supported' "$PROGS/socks" scm
+refused 'fd 4 \(socket:\[[0-9]+\]\): unix dgram socket with SCM_CREDENTIALS in flight .*is not supported' "$PROGS/socks" creds
 refused 'fd 3 \(socket:\[[0-9]+\]\): netlink sockets are not supported' "$PROGS/socks" netlink
 refused 'fd 3 \(socket:\[[0-9]+\]\): packet sockets are not supported' python3 -c '
 import socket, time, sys, signal

@@ -7,7 +7,8 @@
 //                    byte sequence both ways (queues full at any moment); after SIGUSR1 the
 //                    listener must still accept
 //   socks udp        a bound and a connected UDP socket
-//   socks scm DIR    a unix pair with SCM_RIGHTS queued (must be refused)
+//   socks scm        a unix pair with SCM_RIGHTS queued (must be refused)
+//   socks creds      a unix dgram pair with SO_PASSCRED and data queued (must be refused)
 //   socks netlink    a netlink socket (must be refused)
 //   socks tcpout PORT  a connection to 127.0.0.1:PORT outside the tree; after SIGUSR1 it must be
 //                    reset (when dropped by ckdump --drop-external-tcp)
@@ -373,6 +374,15 @@ int run_scm() {
   return finish("scm");
 }
 
+int run_creds() {
+  int sv[2], one = 1;
+  if (socketpair(AF_UNIX, SOCK_DGRAM, 0, sv) != 0) die("socketpair");
+  if (setsockopt(sv[1], SOL_SOCKET, SO_PASSCRED, &one, sizeof one) != 0) die("SO_PASSCRED");
+  send_all(sv[0], "with credentials");
+  wait_for_check();
+  return finish("creds");
+}
+
 int run_netlink() {
   if (socket(AF_NETLINK, SOCK_RAW, 0) < 0) die("netlink");
   wait_for_check();
@@ -403,7 +413,8 @@ int main(int argc, char** argv) {
   if (mode == "udp") return run_udp();
   if (mode == "scm") return run_scm();
   if (mode == "netlink") return run_netlink();
+  if (mode == "creds") return run_creds();
   if (mode == "tcpout" && argc > 2) return run_tcpout(atoi(argv[2]));
-  fprintf(stderr, "usage: socks unix DIR | tcp | udp | scm | netlink | tcpout PORT\n");
+  fprintf(stderr, "usage: socks unix DIR | tcp | udp | scm | creds | netlink | tcpout PORT\n");
   return 2;
 }
