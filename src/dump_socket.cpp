@@ -238,13 +238,15 @@ class PeekOffset {
   int saved_;
 };
 
-// The receive queue of a unix socket, read with MSG_PEEK from offset 0 on: nothing is consumed.
-// Stream bytes come as one message; datagrams and seqpackets one by one with their sender.
-// Anything passed along with the data (SCM_RIGHTS, SCM_CREDENTIALS, pidfds) is refused.
-std::vector<img::SockMsg> peek_unix_queue(const Ref& r, int fd, const img::Socket& s, uint32_t queued_bytes) {
+// The receive queue of a unix or UDP socket, read with MSG_PEEK from offset 0 on: nothing is
+// consumed. Stream bytes come as one message; datagrams and seqpackets one by one with their
+// sender. Anything passed along with unix data (SCM_RIGHTS, SCM_CREDENTIALS, pidfds) is
+// refused; what the kernel adds on receipt (timestamps, packet info) comes again by itself.
+std::vector<img::SockMsg> peek_queue(const Ref& r, int fd, const img::Socket& s, uint32_t queued_bytes) {
   std::vector<img::SockMsg> out;
   PeekOffset po(fd, 0);
-  if (po.saved() >= 0) refuse(r, "a unix socket read with SO_PEEK_OFF is not supported");
+  if (po.saved() >= 0)
+    refuse(r, socket_kind_name(s.family, s.type, s.protocol) + " socket read with SO_PEEK_OFF is not supported");
   const bool stream = s.type == SOCK_STREAM;
   std::vector<char> buf(1 << 20);
   uint64_t got_bytes = 0;
@@ -282,8 +284,10 @@ std::vector<img::SockMsg> peek_unix_queue(const Ref& r, int fd, const img::Socke
         int f;
         std::memcpy(&f, CMSG_DATA(c), sizeof f);
         close(f);
-        other = true;
-      } else {
+        creds = true;
+      } else if (s.family == AF_UNIX && !(c->cmsg_level == SOL_SOCKET && (c->cmsg_type == SO_TIMESTAMP ||
+                                                                         c->cmsg_type == SO_TIMESTAMPNS ||
+                                                                         c->cmsg_type == SO_TIMESTAMPING))) {
         other = true;
       }
     }
@@ -498,7 +502,7 @@ void SocketDump::collect(const std::vector<ProcessFds>& procs, pid_t netns_pid, 
         struct stat st {};
         s.unlinked = !d.has_vfs || stat(path.c_str(), &st) != 0 || st.st_ino != d.vfs_ino || !S_ISSOCK(st.st_mode);
       }
-      if (s.state != img::SocketState::listening) s.queue = peek_unix_queue(r, fd, s, d.rqueue);
+      if (s.state != img::SocketState::listening) s.queue = peek_queue(r, fd, s, d.rqueue);
       s.options = differing_options(fd, s, false);
     } else if (tcp) {
       tcp_info ti{};
@@ -524,9 +528,7 @@ void SocketDump::collect(const std::vector<ProcessFds>& procs, pid_t netns_pid, 
     } else {  // udp
       if (unnamed_inet(s.local)) s.local.clear();
       if (!s.remote.empty()) s.state = img::SocketState::connected;
-      char b;
-      if (recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) >= 0)
-        refuse(r, kind + " socket " + sockaddr_string(s.local) + " with datagrams queued is not supported");
+      s.queue = peek_queue(r, fd, s, 0);
       s.options = differing_options(fd, s, false);
     }
     id_of[ino] = s.id;

@@ -236,6 +236,36 @@ UniqueFd repair_connection(const img::Socket& s) {
   return fd;
 }
 
+// Whether a datagram from `from` was sent by a socket bound to `bound`: the same address, or
+// for inet the same port on a socket bound to the wildcard address.
+bool sent_by(const std::string& bound, const std::string& from) {
+  if (bound.empty() || from.empty()) return false;
+  if (bound == from) return true;
+  auto fam = [](const std::string& a) { return reinterpret_cast<const sockaddr*>(a.data())->sa_family; };
+  if (fam(bound) != fam(from) || (fam(bound) != AF_INET && fam(bound) != AF_INET6)) return false;
+  if (inet_port(bound) != inet_port(from)) return false;
+  if (fam(bound) == AF_INET) {
+    sockaddr_in a;
+    std::memcpy(&a, bound.data(), sizeof a);
+    return a.sin_addr.s_addr == htonl(INADDR_ANY);
+  }
+  sockaddr_in6 a;
+  std::memcpy(&a, bound.data(), sizeof a);
+  return IN6_IS_ADDR_UNSPECIFIED(&a.sin6_addr);
+}
+
+// Where a sender reaches a socket bound to `local`: itself, or loopback for the wildcard.
+std::string reachable(const std::string& local) {
+  std::string to = local;
+  auto* sa4 = reinterpret_cast<sockaddr_in*>(to.data());
+  if (sa4->sin_family == AF_INET && sa4->sin_addr.s_addr == htonl(INADDR_ANY)) sa4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (sa4->sin_family == AF_INET6 && to.size() >= sizeof(sockaddr_in6)) {
+    auto* sa6 = reinterpret_cast<sockaddr_in6*>(to.data());
+    if (IN6_IS_ADDR_UNSPECIFIED(&sa6->sin6_addr)) sa6->sin6_addr = in6addr_loopback;
+  }
+  return to;
+}
+
 struct UnionFind {
   std::vector<int32_t> parent;
   explicit UnionFind(size_t n) : parent(n) { std::iota(parent.begin(), parent.end(), 0); }
@@ -253,9 +283,10 @@ std::vector<int32_t> socket_groups(const img::Tree& tree) {
   UnionFind uf(ss.size());
   for (const auto& s : ss) {
     if (s.peer_id >= 0) uf.join(s.id, s.peer_id);
-    for (const auto& m : s.queue)
-      for (const auto& o : ss)
-        if (!m.from.empty() && o.family == AF_UNIX && o.local == m.from) uf.join(s.id, o.id);
+    if (s.type == SOCK_DGRAM)
+      for (const auto& m : s.queue)
+        for (const auto& o : ss)
+          if (o.type == SOCK_DGRAM && o.id != s.id && sent_by(o.local, m.from)) uf.join(s.id, o.id);
     // A connection shares its port with the listener it came from: the listener binds first.
     if (tcp_connection(s))
       for (const auto& o : ss)
@@ -371,20 +402,31 @@ void create_socket_group(const img::Tree& tree, const std::vector<int32_t>& grou
       setsockopt(writer, SOL_SOCKET, SO_SNDBUF, &old, sizeof old);
       return;
     }
+    const std::string to = reachable(s.local);
     for (const auto& m : s.queue) {
       int sender = -1;
       UniqueFd tmp;
-      if (!m.from.empty())
-        for (const img::Socket* o : members)
-          if (o->family == AF_UNIX && o->local == m.from) sender = at(*o);
-      if (sender < 0 && mutual(s)) sender = at(tree.sockets.at(static_cast<size_t>(s.peer_id)));
+      for (const img::Socket* o : members)
+        if (o->id != s.id && o->type == SOCK_DGRAM && sent_by(o->local, m.from)) sender = at(*o);
+      if (sender < 0 && s.family == AF_UNIX && mutual(s)) sender = at(tree.sockets.at(static_cast<size_t>(s.peer_id)));
       if (sender < 0) {
-        tmp.reset(socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+        // A sender outside the tree: a socket of ours at its address when that is free (so that
+        // a reply finds it), else anywhere.
+        tmp.reset(socket(s.family, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+        if (!tmp) throw_errno("socket");
+        if (s.family != AF_UNIX && !m.from.empty()) {
+          int one = 1;
+          setsockopt(tmp.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+          if (bind(tmp.get(), sa(m.from), salen(m.from)) != 0) {
+            tmp.reset(socket(s.family, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+            if (!tmp) throw_errno("socket");
+          }
+        }
         sender = tmp.get();
       }
-      ssize_t n = mutual(s) && sender == at(tree.sockets.at(static_cast<size_t>(s.peer_id)))
+      ssize_t n = s.family == AF_UNIX && mutual(s) && sender == at(tree.sockets.at(static_cast<size_t>(s.peer_id)))
                       ? send(sender, m.data.data(), m.data.size(), MSG_DONTWAIT | MSG_NOSIGNAL)
-                      : sendto(sender, m.data.data(), m.data.size(), MSG_DONTWAIT | MSG_NOSIGNAL, sa(s.local), salen(s.local));
+                      : sendto(sender, m.data.data(), m.data.size(), MSG_DONTWAIT | MSG_NOSIGNAL, sa(to), salen(to));
       if (n != static_cast<ssize_t>(m.data.size())) throw_errno("requeue a datagram");
     }
   });

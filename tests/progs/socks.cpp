@@ -6,7 +6,7 @@
 //   socks tcp        a listener, and a connection between two processes streaming a checksummed
 //                    byte sequence both ways (queues full at any moment); after SIGUSR1 the
 //                    listener must still accept
-//   socks udp        a bound and a connected UDP socket
+//   socks udp        a bound and a connected UDP socket, datagrams queued
 //   socks scm        a unix pair with SCM_RIGHTS queued (must be refused)
 //   socks creds      a unix dgram pair with SO_PASSCRED and data queued (must be refused)
 //   socks netlink    a netlink socket (must be refused)
@@ -337,10 +337,20 @@ int run_udp() {
   sockaddr_in ca{};
   len = sizeof ca;
   getsockname(cli, reinterpret_cast<sockaddr*>(&ca), &len);
+  // Queued at the dump: two datagrams from the connected client (one large), to be kept with
+  // their boundaries and sender.
+  send_all(cli, "queued one");
+  const std::string big = pattern(20000, 7);
+  send_all(cli, big);
   wait_for_check();
-  check(send(cli, "hello", 5, 0) == 5, "connected udp sends");
-  char buf[16];
+  char buf[32768];
   sockaddr_in from{};
+  len = sizeof from;
+  ssize_t q = recvfrom(srv, buf, sizeof buf, MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&from), &len);
+  check(q == 10 && std::string(buf, 10) == "queued one" && from.sin_port == ca.sin_port, "queued udp datagram 1 and its sender");
+  q = recv(srv, buf, sizeof buf, MSG_DONTWAIT);
+  check(q == 20000 && std::string(buf, 20000) == big, "queued udp datagram 2 (20000 bytes)");
+  check(send(cli, "hello", 5, 0) == 5, "connected udp sends");
   len = sizeof from;
   usleep(100000);
   ssize_t n = recvfrom(srv, buf, sizeof buf, MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&from), &len);
