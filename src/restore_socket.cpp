@@ -44,8 +44,10 @@ void set_int(int fd, int level, int name, int v, const char* what) {
   if (setsockopt(fd, level, name, &v, sizeof v) != 0) throw_errno(what);
 }
 
-void apply_options(int fd, const img::Socket& s) {
+// `bound`: the socket has its address already, and IPV6_V6ONLY can no longer change.
+void apply_options(int fd, const img::Socket& s, bool bound = false) {
   for (const img::SockOpt& o : s.options) {
+    if (bound && o.level == IPPROTO_IPV6 && o.name == IPV6_V6ONLY) continue;
     // getsockopt reports buffer sizes doubled (the kernel's bookkeeping share); set halves them.
     int v = (o.level == SOL_SOCKET && (o.name == SO_SNDBUF || o.name == SO_RCVBUF)) ? o.value / 2 : o.value;
     if (setsockopt(fd, o.level, o.name, &v, sizeof v) != 0)
@@ -454,7 +456,7 @@ void create_socket_group(const img::Tree& tree, const std::vector<int32_t>& grou
   each([&](const img::Socket& s) {
     if (!tcp_connection(s) || s.dropped) return;
     set_int(at(s), IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_OFF, "TCP_REPAIR off");
-    apply_options(at(s), s);  // leaving repair mode resets SO_REUSEADDR
+    apply_options(at(s), s, true);  // leaving repair mode resets SO_REUSEADDR
   });
   each([&](const img::Socket& s) {
     if (!tcp_connection(s) || s.dropped || s.tcp.unsent == 0) return;

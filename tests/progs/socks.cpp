@@ -6,6 +6,7 @@
 //   socks tcp        a listener, and a connection between two processes streaming a checksummed
 //                    byte sequence both ways (queues full at any moment); after SIGUSR1 the
 //                    listener must still accept
+//   socks tcp6       the same over IPv6
 //   socks udp        a bound and a connected UDP socket, datagrams queued
 //   socks scm        a unix pair with SCM_RIGHTS queued (must be refused)
 //   socks creds      a unix dgram pair with SO_PASSCRED and data queued (must be refused)
@@ -278,13 +279,23 @@ uint64_t stream(int s, int dir, volatile sig_atomic_t* stop, const char* who) {
   return got;
 }
 
-int run_tcp() {
-  int l = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  if (l < 0 || bind(l, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || listen(l, 4) != 0 ||
+int run_tcp(int family) {
+  int l = socket(family, SOCK_STREAM, 0);
+  sockaddr_storage a{};
+  socklen_t len;
+  if (family == AF_INET6) {
+    auto* a6 = reinterpret_cast<sockaddr_in6*>(&a);
+    a6->sin6_family = AF_INET6;
+    a6->sin6_addr = in6addr_loopback;
+    len = sizeof *a6;
+  } else {
+    auto* a4 = reinterpret_cast<sockaddr_in*>(&a);
+    a4->sin_family = AF_INET;
+    a4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    len = sizeof *a4;
+  }
+  const socklen_t alen = len;
+  if (l < 0 || bind(l, reinterpret_cast<sockaddr*>(&a), alen) != 0 || listen(l, 4) != 0 ||
       getsockname(l, reinterpret_cast<sockaddr*>(&a), &len) != 0)
     die("listen");
   int one = 1;
@@ -294,9 +305,9 @@ int run_tcp() {
     static volatile sig_atomic_t stop = 0;
     signal(SIGUSR2, [](int) { stop = 1; });
     close(l);
-    int c = socket(AF_INET, SOCK_STREAM, 0);
+    int c = socket(family, SOCK_STREAM, 0);
     setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    if (connect(c, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) die("connect");
+    if (connect(c, reinterpret_cast<sockaddr*>(&a), alen) != 0) die("connect");
     uint64_t got = stream(c, 0, &stop, "client");
     printf("client checked %llu bytes\n", static_cast<unsigned long long>(got));
     fflush(stdout);
@@ -316,13 +327,13 @@ int run_tcp() {
   int opt = 0;
   len = sizeof opt;
   check(getsockopt(s, IPPROTO_TCP, TCP_NODELAY, &opt, &len) == 0, "getsockopt on the connection");
-  int c = socket(AF_INET, SOCK_STREAM, 0);
-  check(connect(c, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0, "listener still accepts (connect)");
+  int c = socket(family, SOCK_STREAM, 0);
+  check(connect(c, reinterpret_cast<sockaddr*>(&a), alen) == 0, "listener still accepts (connect)");
   fcntl(l, F_SETFL, O_NONBLOCK);
   int a2 = -1;
   for (int i = 0; i < 100 && a2 < 0; i++, usleep(10000)) a2 = accept(l, nullptr, nullptr);
   check(a2 >= 0, "listener still accepts (accept)");
-  return finish("tcp");
+  return finish(family == AF_INET6 ? "tcp6" : "tcp");
 }
 
 int run_udp() {
@@ -419,12 +430,13 @@ int main(int argc, char** argv) {
   setvbuf(stdout, nullptr, _IOLBF, 0);
   std::string mode = argc > 1 ? argv[1] : "";
   if (mode == "unix" && argc > 2) return run_unix(argv[2]);
-  if (mode == "tcp") return run_tcp();
+  if (mode == "tcp") return run_tcp(AF_INET);
+  if (mode == "tcp6") return run_tcp(AF_INET6);
   if (mode == "udp") return run_udp();
   if (mode == "scm") return run_scm();
   if (mode == "netlink") return run_netlink();
   if (mode == "creds") return run_creds();
   if (mode == "tcpout" && argc > 2) return run_tcpout(atoi(argv[2]));
-  fprintf(stderr, "usage: socks unix DIR | tcp | udp | scm | creds | netlink | tcpout PORT\n");
+  fprintf(stderr, "usage: socks unix DIR | tcp | tcp6 | udp | scm | creds | netlink | tcpout PORT\n");
   return 2;
 }
