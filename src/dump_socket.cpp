@@ -24,6 +24,7 @@
 
 #include "error.hpp"
 #include "log.hpp"
+#include "sock_diag.hpp"
 #include "socket_addr.hpp"
 
 #ifndef SCM_PIDFD
@@ -108,72 +109,6 @@ UniqueFd diag_socket(pid_t pid) {
   return UniqueFd(s);
 }
 
-struct UnixDiag {
-  uint8_t state = 0;
-  uint32_t peer = 0;
-  bool has_vfs = false;
-  uint64_t vfs_ino = 0, vfs_dev = 0;
-  uint32_t rqueue = 0, wqueue = 0;
-  uint32_t icons = 0;  // connections waiting in a listener's queue
-  uint8_t shutdown = 0;
-};
-
-// Every unix socket of the namespace, by inode.
-std::map<uint64_t, UnixDiag> unix_diag_all(int nl) {
-  struct {
-    nlmsghdr nlh;
-    unix_diag_req req;
-  } q{};
-  q.nlh.nlmsg_len = sizeof q;
-  q.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
-  q.nlh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-  q.req.sdiag_family = AF_UNIX;
-  q.req.udiag_states = ~0u;
-  q.req.udiag_show = UDIAG_SHOW_VFS | UDIAG_SHOW_PEER | UDIAG_SHOW_ICONS | UDIAG_SHOW_RQLEN;
-  if (send(nl, &q, sizeof q, 0) != static_cast<ssize_t>(sizeof q)) throw_errno("sock_diag request");
-  std::map<uint64_t, UnixDiag> out;
-  std::vector<char> buf(1 << 16);
-  for (;;) {
-    ssize_t n = recv(nl, buf.data(), buf.size(), 0);
-    if (n < 0) throw_errno("sock_diag reply");
-    for (auto* h = reinterpret_cast<nlmsghdr*>(buf.data()); NLMSG_OK(h, static_cast<unsigned>(n)); h = NLMSG_NEXT(h, n)) {
-      if (h->nlmsg_type == NLMSG_DONE) return out;
-      if (h->nlmsg_type == NLMSG_ERROR) {
-        auto* e = static_cast<nlmsgerr*>(NLMSG_DATA(h));
-        throw_errno("sock_diag unix", -e->error);
-      }
-      auto* m = static_cast<unix_diag_msg*>(NLMSG_DATA(h));
-      UnixDiag d;
-      d.state = m->udiag_state;
-      int len = static_cast<int>(h->nlmsg_len - NLMSG_LENGTH(sizeof *m));
-      for (auto* a = reinterpret_cast<rtattr*>(m + 1); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
-        const void* p = RTA_DATA(a);
-        switch (a->rta_type) {
-          case UNIX_DIAG_PEER: std::memcpy(&d.peer, p, sizeof d.peer); break;
-          case UNIX_DIAG_VFS: {
-            unix_diag_vfs v;
-            std::memcpy(&v, p, sizeof v);
-            d.has_vfs = true;
-            d.vfs_ino = v.udiag_vfs_ino;
-            d.vfs_dev = v.udiag_vfs_dev;
-            break;
-          }
-          case UNIX_DIAG_RQLEN: {
-            unix_diag_rqlen r;
-            std::memcpy(&r, p, sizeof r);
-            d.rqueue = r.udiag_rqueue;
-            d.wqueue = r.udiag_wqueue;
-            break;
-          }
-          case UNIX_DIAG_ICONS: d.icons = static_cast<uint32_t>(RTA_PAYLOAD(a) / sizeof(uint32_t)); break;
-          case UNIX_DIAG_SHUTDOWN: std::memcpy(&d.shutdown, p, 1); break;
-        }
-      }
-      out[m->udiag_ino] = d;
-    }
-  }
-}
-
 int get_int(int fd, int level, int name) {
   int v = 0;
   socklen_t len = sizeof v;
@@ -224,18 +159,24 @@ std::vector<img::SockOpt> differing_options(int fd, const img::Socket& s, bool t
 
 // Sets SO_PEEK_OFF for the reading and puts the program's own value back on every path out:
 // the offset belongs to the socket, which the program shares with our copy.
+// (A socket without peek offsets, TCP before Linux 6.9, has none to set or put back.)
 class PeekOffset {
  public:
   PeekOffset(int fd, int value) : fd_(fd), saved_(get_int(fd, SOL_SOCKET, SO_PEEK_OFF)) {
     if (saved_ == INT32_MIN) saved_ = -1;
+    if (value == saved_) return;
     if (setsockopt(fd_, SOL_SOCKET, SO_PEEK_OFF, &value, sizeof value) != 0) throw_errno("SO_PEEK_OFF");
+    changed_ = true;
   }
-  ~PeekOffset() { setsockopt(fd_, SOL_SOCKET, SO_PEEK_OFF, &saved_, sizeof saved_); }
+  ~PeekOffset() {
+    if (changed_) setsockopt(fd_, SOL_SOCKET, SO_PEEK_OFF, &saved_, sizeof saved_);
+  }
   int saved() const { return saved_; }
 
  private:
   int fd_;
   int saved_;
+  bool changed_ = false;
 };
 
 // The receive queue of a unix or UDP socket, read with MSG_PEEK from offset 0 on: nothing is

@@ -65,19 +65,30 @@ void write_all(int fd, const std::string& data, int flags, const char* what) {
   }
 }
 
-// A unix socket path left by the dumped program: only a socket file is ever removed.
-void clear_stale_path(const std::string& path) {
+// A unix socket path left by the dumped program: only a socket file nobody listens on any
+// more is removed (a program still running, e.g. after ckdump -R, keeps its address).
+void clear_stale_path(const std::string& path, int type) {
   struct stat st {};
   if (lstat(path.c_str(), &st) != 0) return;
   if (!S_ISSOCK(st.st_mode)) throw Error(path + " exists and is not a socket", ExitCode::conflict);
-  if (as_file_owner([&] { return unlink(path.c_str()); }) != 0) throw_errno("remove stale socket " + path);
+  UniqueFd probe(socket(AF_UNIX, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (!probe) throw_errno("socket");
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  if (path.size() >= sizeof a.sun_path) throw Error(path + ": path too long for a unix socket");
+  std::memcpy(a.sun_path, path.data(), path.size());
+  int r = as_file_owner([&] { return connect(probe.get(), reinterpret_cast<sockaddr*>(&a), sizeof a); });
+  if (r == 0 || errno == EAGAIN || errno == EINPROGRESS || errno == EPROTOTYPE)
+    throw Error(path + ": a running program listens on it", ExitCode::conflict);
+  if (errno != ECONNREFUSED && errno != ENOENT) throw_errno("probe " + path);
+  if (as_file_owner([&] { return unlink(path.c_str()); }) != 0 && errno != ENOENT) throw_errno("remove stale socket " + path);
 }
 
 void bind_socket(int fd, const img::Socket& s) {
   if (s.local.empty()) return;
   if (s.family == AF_UNIX) {
     if (!unix_addr_is_path(s.local) && !unix_addr_is_abstract(s.local)) return;
-    if (unix_addr_is_path(s.local)) clear_stale_path(unix_addr_path(s.local));
+    if (unix_addr_is_path(s.local)) clear_stale_path(unix_addr_path(s.local), s.type);
     if (as_file_owner([&] { return bind(fd, sa(s.local), salen(s.local)); }) != 0)
       throw_errno("bind to " + sockaddr_string(s.local));
     return;
