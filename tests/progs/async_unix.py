@@ -45,11 +45,12 @@ async def serve():
 
 
 async def client():
-    for _ in range(100):
-        if os.path.exists(path):
+    for _ in range(200):  # until the server listens
+        try:
+            reader, writer = await asyncio.open_unix_connection(path)
             break
-        await asyncio.sleep(0.05)
-    reader, writer = await asyncio.open_unix_connection(path)
+        except (FileNotFoundError, ConnectionRefusedError):
+            await asyncio.sleep(0.05)
     sent = 0
     expect_sum = 0
     got = 0
