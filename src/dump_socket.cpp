@@ -395,12 +395,15 @@ void SocketDump::collect(const std::vector<ProcessFds>& procs, pid_t netns_pid, 
     bool tcp = inet && s.type == SOCK_STREAM && s.protocol == IPPROTO_TCP;
     bool udp = inet && s.type == SOCK_DGRAM && s.protocol == IPPROTO_UDP;
     bool unix_ok = s.family == AF_UNIX && (s.type == SOCK_STREAM || s.type == SOCK_DGRAM || s.type == SOCK_SEQPACKET);
+    bool all_stdio = true;
+    for (auto& x : refs) all_stdio = all_stdio && x.fd->fd <= 2;
+    auto as_stdio = [&] {
+      for (auto& x : refs) x.fd->kind = img::FdKind::stdio;
+    };
     if (!tcp && !udp && !unix_ok) {
       // Sockets on stdin/stdout/stderr stay ckrestore's business, as before.
-      bool all_stdio = true;
-      for (auto& x : refs) all_stdio = all_stdio && x.fd->fd <= 2;
       if (all_stdio) {
-        for (auto& x : refs) x.fd->kind = img::FdKind::stdio;
+        as_stdio();
         continue;
       }
       refuse(r, kind + " sockets are not supported");
@@ -412,6 +415,10 @@ void SocketDump::collect(const std::vector<ProcessFds>& procs, pid_t netns_pid, 
     if (unix_ok) {
       if (!udiag) udiag = unix_diag_all(diag_socket(netns_pid).get());
       auto it = udiag->find(ino);
+      if (it == udiag->end() && all_stdio) {  // e.g. a journal stream from outside the tree's namespace
+        as_stdio();
+        continue;
+      }
       if (it == udiag->end()) refuse(r, kind + " socket not found by sock_diag (another network namespace?)");
       const UnixDiag& d = it->second;
       s.shutdown = d.shutdown & 3;
