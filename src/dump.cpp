@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "arch.hpp"
+#include "dump_event_fd.hpp"
 #include "dump_fd.hpp"
 #include "dump_socket.hpp"
 #include "dump_task.hpp"
@@ -419,6 +420,7 @@ DumpReport dump(const DumpOptions& opts) {
     sockets.collect(fds, seized[0].pid, tree);
     tree.own_netns = own_namespaces && own_netns(seized[0].pid);
     if (own_namespaces) use_inner_pids(tree, seized);
+    collect_event_files(fds, tree);
     const SeizedProcess& first = seized[0];
     fill_manifest(manifest, tree, first.pid, first.as.vdso_start, first.as.vdso_end);
 

@@ -13,6 +13,7 @@
 #include <cstring>
 #include <optional>
 
+#include "dump_event_fd.hpp"
 #include "error.hpp"
 #include "proc_parse.hpp"
 #include "unique_fd.hpp"
@@ -143,10 +144,12 @@ std::vector<img::Fd> collect_fds(pid_t pid, FileTable& files) {
       r.kind = img::FdKind::pipe;
     } else if (r.link.rfind("socket:[", 0) == 0) {
       r.kind = img::FdKind::socket;  // examined with the whole tree (SocketDump)
+    } else if (auto kind = event_fd_kind(r.link)) {
+      r.kind = *kind;  // its state is read once the whole tree is known (collect_event_files)
     } else if (r.link.rfind("anon_inode:", 0) == 0 || r.link[0] != '/') {
-      std::string what = r.link.substr(r.link.rfind("anon_inode:", 0) == 0 ? 11 : 0);
-      if (what.size() > 2 && what.front() == '[' && what.back() == ']') what = what.substr(1, what.size() - 2);
-      unsupported(fd, r.link, what + " file descriptors are not supported yet");
+      refuse_pseudo_fd(fd, r.link);
+    } else if (r.link == "/secretmem (deleted)") {
+      unsupported(fd, r.link, "memfd_secret areas are not supported (their content cannot be read)");
     } else {
       if (!have_stat) throw_errno("stat " + fdpath + " (" + r.link + ")");
       bool deleted = r.link.size() > strlen(kDeletedSuffix) &&

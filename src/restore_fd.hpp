@@ -48,6 +48,8 @@ struct FileAccessCreds {
   uint32_t uid = 0, gid = 0;
 };
 void set_file_access_creds(const FileAccessCreds& c);
+// Runs f with those credentials as the file system ones (for opens done elsewhere: inotify).
+int as_file_owner(const std::function<int()>& f);
 
 // Runs f (a syscall that creates or removes a file, e.g. binding a unix socket) with the
 // filesystem credentials files are opened with.
