@@ -377,6 +377,13 @@ void SocketDump::collect(const std::vector<ProcessFds>& procs, pid_t netns_pid, 
   std::map<uint64_t, int32_t> id_of;
   std::optional<std::map<uint64_t, UnixDiag>> udiag;
   std::map<int32_t, uint32_t> unix_peer_ino;
+  struct Listener {
+    Ref ref;
+    uint32_t pending = 0;  // connections waiting to be accepted
+    uint32_t found = 0;    // of which the clients are in the tree
+  };
+  std::map<int32_t, Listener> listeners;           // unix listeners, by socket id
+  std::map<std::string, int32_t> listener_by_addr;  // unix listeners, by address
   for (auto& [ino, refs] : by_ino) {
     const Ref& r = refs[0];
     auto& pidfd = pidfds[r.pid];
@@ -426,9 +433,9 @@ void SocketDump::collect(const std::vector<ProcessFds>& procs, pid_t netns_pid, 
       if (d.state == 10 /* TCP_LISTEN */) {
         s.state = img::SocketState::listening;
         s.backlog = d.wqueue;
-        if (d.rqueue || d.icons)
-          refuse(r, "listening " + kind + " socket " + sockaddr_string(s.local) + " with " +
-                        std::to_string(std::max(d.rqueue, d.icons)) + " connection(s) not yet accepted is not supported");
+        // Connections waiting to be accepted are fine when their clients are in the tree.
+        listeners[s.id] = {r, std::max(d.rqueue, d.icons), 0};
+        listener_by_addr[s.local] = s.id;
       } else if (s.type == SOCK_DGRAM ? d.peer != 0 : d.state == 1 /* TCP_ESTABLISHED */) {
         // (A datagram socket others connect to shows ESTABLISHED too: only a peer counts.)
         s.state = img::SocketState::connected;
@@ -505,6 +512,18 @@ void SocketDump::collect(const std::vector<ProcessFds>& procs, pid_t netns_pid, 
         s.peer_id = it->second;
       } else if (s.type != SOCK_DGRAM && s.shutdown == 3) {
         s.peer_closed = true;  // the other end is closed: what is queued, then end of file
+      } else if (s.type != SOCK_DGRAM && peer == 0 && listener_by_addr.count(s.remote) &&
+                 listeners[listener_by_addr[s.remote]].pending > 0) {
+        // Connected, not yet accepted: the other end exists only in the listener's queue. Its
+        // bytes cannot be read without accepting it, so only a client that sent none goes.
+        int sent = 0;
+        if (ioctl(w.copy.get(), SIOCOUTQ, &sent) != 0) throw_errno("SIOCOUTQ");
+        if (sent > 0)
+          refuse(r, kind + " socket connected to " + sockaddr_string(s.remote) + ", not yet accepted there, with " +
+                        std::to_string(sent) + " bytes sent is not supported");
+        s.peer_id = listener_by_addr[s.remote];
+        s.pending_accept = true;
+        listeners[s.peer_id].found++;
       } else if (s.type == SOCK_DGRAM && !sockaddr_string(s.remote).empty()) {
         // Connected to a named socket outside the tree (syslog's /dev/log): connect again by name.
       } else if (all_stdio()) {
@@ -542,6 +561,12 @@ void SocketDump::collect(const std::vector<ProcessFds>& procs, pid_t netns_pid, 
       }
     }
   }
+  for (auto& [id, l] : listeners)
+    if (l.pending > l.found)
+      refuse(l.ref, "listening " + socket_kind_name(AF_UNIX, tree.sockets[static_cast<size_t>(id)].type, 0) + " socket " +
+                        sockaddr_string(tree.sockets[static_cast<size_t>(id)].local) + " with " +
+                        std::to_string(l.pending - l.found) +
+                        " connection(s) from outside the checkpoint not yet accepted is not supported");
   // Connections between two processes of the tree: their whole state, through TCP_REPAIR.
   for (auto& w : work) {
     img::Socket& s = tree.sockets[static_cast<size_t>(w.id)];

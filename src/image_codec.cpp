@@ -331,6 +331,7 @@ void enc(Writer& w, const Socket& s) {
   w.boolean(s.peer_closed);
   w.boolean(s.unlinked);
   w.boolean(s.dropped);
+  w.boolean(s.pending_accept);
   w.u32(s.backlog);
   w.u8(s.shutdown);
   enc_vec(w, s.options, "socket option");
@@ -350,6 +351,7 @@ void dec(Reader& r, Socket& s) {
   s.peer_closed = r.boolean();
   s.unlinked = r.boolean();
   s.dropped = r.boolean();
+  s.pending_accept = r.boolean();
   s.backlog = r.u32();
   size_t at = r.pos();
   s.shutdown = r.u8();

@@ -418,6 +418,7 @@ void sockets_json(Json& j, const Tree& t) {
     if (s.peer_closed) j.field("peer_closed", true);
     if (s.unlinked) j.field("unlinked", true);
     if (s.dropped) j.field("dropped", true);
+    if (s.pending_accept) j.field("pending_accept", true);
     if (s.backlog) j.field("backlog", s.backlog);
     if (s.shutdown) j.field("shutdown", uint32_t{s.shutdown});
     uint64_t bytes = 0;

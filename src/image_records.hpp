@@ -155,6 +155,7 @@ struct Socket {
   bool peer_closed = false;     // unix stream/seqpacket whose peer is gone (EOF after the queue)
   bool unlinked = false;        // bound to a path that no longer names it: bind, then unlink
   bool dropped = false;         // TCP connection to a peer outside the tree, dropped (--drop-external-tcp)
+  bool pending_accept = false;  // unix: connected to listener peer_id, not yet accepted there
   uint32_t backlog = 0;         // listening
   uint8_t shutdown = 0;         // 1: no more receiving, 2: no more sending (sk_shutdown bits)
   std::vector<SockOpt> options;

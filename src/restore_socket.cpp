@@ -451,6 +451,10 @@ void create_socket_group(const img::Tree& tree, const std::vector<int32_t>& grou
       const std::string& to = s.peer_id >= 0 ? tree.sockets.at(static_cast<size_t>(s.peer_id)).local : s.remote;
       if (connect(at(s), sa(to), salen(to)) != 0) throw_errno("connect to " + sockaddr_string(to));
     }
+    if (s.pending_accept) {  // into the listener's queue again
+      const std::string& to = tree.sockets.at(static_cast<size_t>(s.peer_id)).local;
+      if (connect(at(s), sa(to), salen(to)) != 0) throw_errno("connect to " + sockaddr_string(to));
+    }
     if (s.family == AF_UNIX && s.type != SOCK_DGRAM && s.shutdown && !s.peer_closed) {
       int how = s.shutdown == 3 ? SHUT_RDWR : s.shutdown == 1 ? SHUT_RD : SHUT_WR;
       if (shutdown(at(s), how) != 0) throw_errno("shutdown");

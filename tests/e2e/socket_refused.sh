@@ -1,7 +1,7 @@
 # Sockets ck refuses, each by name with exit 4 while the program runs on untouched: SCM_RIGHTS
-# and SCM_CREDENTIALS in flight, a netlink socket, a packet socket, a TCP connection to a peer outside the tree.
-# With --drop-external-tcp that connection is dropped instead: the restored program finds it
-# reset.
+# and SCM_CREDENTIALS in flight, a netlink socket, a packet socket, a connection from outside
+# waiting to be accepted, a TCP connection to a peer outside the tree. With --drop-external-tcp
+# that connection is dropped instead: the restored program finds it reset.
 . "$(dirname "$0")/lib.sh"
 cd "$WORK"
 
@@ -34,6 +34,24 @@ signal.signal(signal.SIGUSR1, lambda *a: (print("OK packet", flush=True), sys.ex
 i = 0
 while True:
     i += 1; print("tick", i, flush=True); time.sleep(0.1)'
+
+# A connection from outside the tree waiting in a listener's queue.
+mkdir sk
+: >out.txt
+start_target out.txt "$PROGS/socks" unix "$WORK/sk"
+wait_line out.txt '^tick 3$'
+python3 -c '
+import socket, sys, time
+c = socket.socket(socket.AF_UNIX); c.connect(sys.argv[1]); time.sleep(600)' "$WORK/sk/listen.sock" &
+PIDS+=($!)
+sleep 0.5
+expect_fail 4 'listening unix stream socket .*/sk/listen.sock with 1 connection\(s\) from outside the checkpoint not yet accepted is not supported' \
+  "$CKDUMP" -t "$TARGET" -D "$WORK/ckpt"
+at=$(last_tick out.txt)
+wait_line out.txt "^tick $((at + 3))\$"
+ticks_consecutive out.txt
+kill -9 "$TARGET"
+wait_gone "$TARGET"
 
 # A peer outside the tree: a listener of this script's.
 python3 -c '

@@ -19,5 +19,5 @@ wait_line out.txt '^(OK|FAIL)'
 cat out.txt | grep -v '^tick' >&2
 ! grep -q FAIL out.txt || fail "a socket was not restored correctly"
 grep -q '^OK unix$' out.txt || fail "no OK"
-[ "$(count_lines '^ok ' out.txt)" = 23 ] || fail "expected 23 checks"
+[ "$(count_lines '^ok ' out.txt)" = 24 ] || fail "expected 24 checks"
 ticks_consecutive out.txt

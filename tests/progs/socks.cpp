@@ -2,7 +2,7 @@
 //   socks unix DIR   socketpairs (stream, dgram, seqpacket) with queued data, named and abstract
 //                    listeners, an accepted connection, a named dgram server and its connected
 //                    client, a pair across two processes, a pair whose peer closed, a shut down
-//                    pair, a listener whose path was unlinked
+//                    pair, a listener whose path was unlinked, a connection not yet accepted
 //   socks tcp        a listener, and a connection between two processes streaming a checksummed
 //                    byte sequence both ways (queues full at any moment); after SIGUSR1 the
 //                    listener must still accept
@@ -171,6 +171,8 @@ int run_unix(const std::string& dir) {
   connect_unix(dcli, dpath);
   send_all(dcli, "dgram-1");
   send_all(dcli, "dgram-2 is longer");
+  int pend = unix_socket(SOCK_STREAM, "");  // connected, left in the listener's queue
+  connect_unix(pend, lpath);
   int ul = unix_socket(SOCK_STREAM, upath);
   if (listen(ul, 1) != 0) die("listen unlinked");
   unlink(upath.c_str());
@@ -208,6 +210,10 @@ int run_unix(const std::string& dir) {
         "dgram reply to the client by its name");
   send_all(dcli, "again");
   check(recv_one(dsrv) == "again", "connected dgram client still sends");
+  int ap = accept(lst, nullptr, nullptr);
+  check(ap >= 0 && send(pend, "p", 1, 0) == 1 && recv_n(ap, 1) == "p" && send(ap, "q", 1, 0) == 1 &&
+            recv_n(pend, 1) == "q",
+        "connection waiting in the listener's queue is accepted and talks");
   int c2 = unix_socket(SOCK_STREAM, "");
   connect_unix(c2, lpath);
   int a2 = accept(lst, nullptr, nullptr);
