@@ -161,8 +161,12 @@ UniqueFd tcp_socket_with_room(int family, size_t snd, size_t rcv) {
   int sw = static_cast<int>(std::min<size_t>(snd + snd / 2 + (256 << 10), 1u << 30));
   int rw = static_cast<int>(std::min<size_t>(rcv + rcv / 2 + (256 << 10), 1u << 30));
   if (setsockopt(fd.get(), SOL_SOCKET, SO_SNDBUFFORCE, &sw, sizeof sw) == 0 &&
-      setsockopt(fd.get(), SOL_SOCKET, SO_RCVBUFFORCE, &rw, sizeof rw) == 0 && has_room(fd.get(), snd, rcv))
-    return fd;
+      setsockopt(fd.get(), SOL_SOCKET, SO_RCVBUFFORCE, &rw, sizeof rw) == 0) {
+    if (has_room(fd.get(), snd, rcv)) return fd;
+    throw Error("socket buffers too small for the queued bytes of a TCP connection");
+  }
+  // Only without the privilege to force them (and so never in the host's namespace, whose
+  // defaults a normal user cannot change anyway).
   const std::string wpath = "/proc/sys/net/ipv4/tcp_wmem", rpath = "/proc/sys/net/ipv4/tcp_rmem";
   std::string wold = read_sysctl(wpath), rold = read_sysctl(rpath);
   auto raised = [](const std::string& old, int want) {
@@ -175,7 +179,10 @@ UniqueFd tcp_socket_with_room(int family, size_t snd, size_t rcv) {
     write_sysctl(wpath, raised(wold, sw));
     write_sysctl(rpath, raised(rold, rw));
   } catch (const Error& e) {
-    write_sysctl(wpath, wold);
+    try {
+      write_sysctl(wpath, wold);
+    } catch (const Error&) {
+    }
     throw Error("the queues of a TCP connection (" + std::to_string(snd) + " bytes to send, " + std::to_string(rcv) +
                     " received) do not fit the buffers of a new socket, and its network namespace's defaults (" +
                     e.message() + ") cannot be raised",
