@@ -69,3 +69,5 @@ n=$(grep -c '^server sent' out.txt)
 for ((i = 0; i < 200; i++)); do [ "$(grep -c '^server sent' out.txt)" -ge $((n + 3)) ] && break; sleep 0.05; done
 [ "$(grep -c '^server sent' out.txt)" -ge $((n + 3)) ] || fail "the refused tree stopped streaming"
 ! grep -q FAIL out.txt || fail "the refused dump disturbed the stream"
+kill -9 "$(child_of "$TARGET")"  # ckrun's init: the whole namespace goes with it
+wait_gone "$TARGET"
