@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/ptrace.h>
 #include <sys/sysmacros.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -14,6 +15,7 @@
 #include <algorithm>
 #include <chrono>
 #include <map>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -22,6 +24,7 @@
 #include "dump_task.hpp"
 #include "dump_vma.hpp"
 #include "error.hpp"
+#include "fault.hpp"
 #include "image_dir.hpp"
 #include "log.hpp"
 #include "namespaces.hpp"
@@ -59,6 +62,7 @@ uint64_t guarded_mmap(RemoteSyscall& rs, uint64_t len) {
     remote_write(tid, frame_addr, frame.data(), frame.size());
   } catch (const Error&) {
     // No room on that stack: an ordinary (unguarded) injected mmap.
+    t.set_sigmask(~0ull);
     return rs.check("mmap injection area", SYS_mmap, 0, len, PROT_READ | PROT_WRITE | PROT_EXEC,
                     MAP_PRIVATE | MAP_ANONYMOUS, static_cast<uint64_t>(-1), 0);
   }
@@ -68,13 +72,22 @@ uint64_t guarded_mmap(RemoteSyscall& rs, uint64_t len) {
   arch::set_sp(safe, arch::sigreturn_sp(frame_addr));
   t.regs_dirty();
   arch::set_gp_regs(tid, safe);
+  t.set_sigmask(~0ull);  // only now: the rt_sigreturn puts the mask back too
   t.step_syscall_stop();  // entry of the rt_sigreturn
   auto at_entry = arch::get_gp_regs(tid);
   arch::set_syscall_nr(at_entry, SYS_mmap);
   arch::set_gp_regs(tid, at_entry);
+  // From here to the exit stop a ckdump that dies leaves the thread returning from the mmap
+  // into the vDSO code after the syscall instruction, not to where it was.
+  auto window = Clock::now();
+  if (fault_enabled("mmap_window")) {
+    ptrace(PTRACE_SYSCALL, tid, nullptr, nullptr);
+    raise(SIGKILL);
+  }
   t.step_syscall_stop();  // exit of the mmap
   int64_t r = arch::syscall_result(arch::get_gp_regs(tid));
   arch::set_gp_regs(tid, safe);
+  CK_LOG(2, "pid %d: the unguarded window of the injection area's mmap lasted %.1f us", tid, since(window) * 1e6);
   if (r < 0 && r > -4096) throw_errno("pid " + std::to_string(tid) + ": mmap injection area", static_cast<int>(-r));
   return static_cast<uint64_t>(r);
 }
@@ -329,19 +342,102 @@ void use_inner_pids(img::Tree& tree, const std::vector<SeizedProcess>& seized) {
   tree.gid_map = ns::normalize_id_map(proc::read_file(base + "/gid_map"));
 }
 
-// Reads everything of one stopped process but its pages.
-void collect_process(SeizedProcess& sp, FileTable& files, img::Process& p) {
+// The way back of arch.hpp for one process: a return gadget in its vDSO and a sigreturn
+// trampoline in its vDSO, libc or another file mapped executable (libc first: that is where
+// it is). Empty if there is none.
+std::optional<ReturnPath> return_path(const SeizedProcess& sp) {
+  std::vector<std::pair<uint64_t, uint64_t>> ranges;
+  for (int libc_pass = 1; libc_pass >= 0; libc_pass--)
+    for (const auto& v : sp.as.vmas) {
+      bool file = v.kind == img::VmaKind::file_private || v.kind == img::VmaKind::file_shared;
+      bool libc = v.name.find("/libc.so") != std::string::npos || v.name.find("/libc-") != std::string::npos ||
+                  v.name.find("ld-musl") != std::string::npos;
+      if (file && (v.prot & PROT_EXEC) && libc == (libc_pass == 1)) ranges.emplace_back(v.start, v.end);
+    }
+  return find_return_path(sp.pid, sp.as.vdso_start, sp.as.vdso_end, ranges, size_t{256} << 20);
+}
+
+// One thread's injected syscalls on that way back: the frame, and below it a scratch area for
+// syscall results, on the thread's own stack below its red zone, where the kernel would write
+// the frame of a signal arriving now (the ABI lets anything clobber it). The bytes that were
+// there are put back when done. The thread points at the way back before its signals are
+// blocked, so from the first change on a ckdump that dies leaves it exactly as it was.
+class StackNet {
+ public:
+  static constexpr size_t kScratch = 256;
+  static size_t frame_size(const Seized& t, const ReturnPath& path) {
+    return arch::guarded_frame(t.original_regs(), t.original_sigmask(), 0, path.trampoline).size();
+  }
+  static uint64_t low_end(const Seized& t, size_t frame_size) {
+    return arch::guarded_frame_addr(arch::get_sp(t.original_regs().gp), frame_size) - kScratch;
+  }
+
+  StackNet(Seized& t, const ReturnPath& path) : t_(t), rs_(t, path.gadget) {
+    const size_t size = frame_size(t, path);
+    lo_ = low_end(t, size);
+    const uint64_t frame_addr = lo_ + kScratch;
+    saved_.resize(kScratch + size);
+    remote_read(t.tid(), lo_, saved_.data(), saved_.size());
+    auto frame = arch::guarded_frame(t.original_regs(), t.original_sigmask(), frame_addr, path.trampoline);
+    remote_write(t.tid(), frame_addr, frame.data(), frame.size());
+    rs_.guard(frame_addr, path.trampoline);
+    const uint64_t none[6] = {};
+    t.regs_dirty();
+    arch::set_gp_regs(t.tid(), rs_.regs_for(SYS_getpid, none));
+    // Nothing may be delivered while the thread runs our syscalls; what arrives stays pending.
+    t.set_sigmask(~0ull);
+    fault_point("armed");
+  }
+  StackNet(const StackNet&) = delete;
+  StackNet& operator=(const StackNet&) = delete;
+  ~StackNet() {
+    if (done_) return;
+    try {
+      finish();
+    } catch (const Error& e) {
+      log::error("putting back pid " + std::to_string(t_.tid()) + ": " + e.message());
+    }
+  }
+
+  RemoteSyscall& rs() { return rs_; }
+  uint64_t scratch() const { return lo_; }
+  // Registers and signal mask back (Seized::restore_state), then the stack's bytes.
+  void finish() {
+    done_ = true;
+    t_.restore_state();
+    remote_write(t_.tid(), lo_, saved_.data(), saved_.size());
+  }
+
+ private:
+  Seized& t_;
+  RemoteSyscall rs_;
+  uint64_t lo_ = 0;
+  std::vector<uint8_t> saved_;
+  bool done_ = false;
+};
+
+// Whether every thread's stack has room for its StackNet (mapped and writable there): checked
+// for all before any is used, so that a process goes one way or the other as a whole.
+bool nets_fit(const SeizedProcess& sp, const ReturnPath& path) {
+  for (const auto& t : sp.threads) {
+    const size_t size = StackNet::kScratch + StackNet::frame_size(t, path);
+    const uint64_t lo = StackNet::low_end(t, StackNet::frame_size(t, path));
+    std::vector<uint8_t> bytes(size);
+    try {
+      remote_read(t.tid(), lo, bytes.data(), bytes.size());
+      remote_write(t.tid(), lo, bytes.data(), bytes.size());  // the same bytes: only whether it can
+    } catch (const Error&) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// The fallback when the target offers no way back (no return gadget in its vDSO, no sigreturn
+// trampoline, no room on a stack): syscalls run from an injection area mapped in the target,
+// whose safety nets stay mapped should ckdump die meanwhile.
+void collect_state_from_area(SeizedProcess& sp, uint64_t gadget, img::Process& p) {
   const pid_t pid = sp.pid;
-  CK_LOG(1, "pid %d: %zu thread(s): address space, fds, kernel state", pid, sp.threads.size());
-  sp.as = collect_address_space(pid, files);
-  p.vmas = sp.as.vmas;
-  if (sp.as.vdso_end == 0) throw Error("the process has no [vdso]: cannot inject syscalls", ExitCode::unsupported);
-  p.fds = collect_fds(pid, files);
-  // Syscalls run at a syscall instruction of the vDSO only until the injection area with the
-  // safety nets is in place, which takes one guarded mmap (guarded_mmap).
-  uint64_t gadget = find_syscall_insn(pid, sp.as.vdso_start, sp.as.vdso_end);
-  // Nothing may be delivered while a thread runs our syscalls; what arrives stays pending.
-  for (auto& t : sp.threads) t.set_sigmask(~0ull);
   std::vector<std::vector<uint8_t>> frames;
   for (auto& t : sp.threads) frames.push_back(arch::safety_frame(t.original_regs(), 0, 0));
   RemoteSyscall leader(sp.threads[0], gadget);
@@ -357,11 +453,49 @@ void collect_process(SeizedProcess& sp, FileTable& files, img::Process& p) {
   p.threads.resize(sp.threads.size());
   for (size_t i = 0; i < sp.threads.size(); i++) {
     RemoteSyscall rs(sp.threads[i], area.code(i));
+    if (i > 0) {
+      // On its safety net before its signals are blocked (see StackNet).
+      const uint64_t none[6] = {};
+      sp.threads[i].regs_dirty();
+      arch::set_gp_regs(sp.threads[i].tid(), rs.regs_for(SYS_getpid, none));
+      sp.threads[i].set_sigmask(~0ull);
+    }
     collect_thread_state(rs, area.data(), p.threads[i]);
   }
+  fault_point("injected");
+}
+
+// Reads everything of one stopped process but its pages.
+void collect_process(SeizedProcess& sp, FileTable& files, img::Process& p) {
+  const pid_t pid = sp.pid;
+  CK_LOG(1, "pid %d: %zu thread(s): address space, fds, kernel state", pid, sp.threads.size());
+  sp.as = collect_address_space(pid, files);
+  p.vmas = sp.as.vmas;
+  if (sp.as.vdso_end == 0) throw Error("the process has no [vdso]: cannot inject syscalls", ExitCode::unsupported);
+  p.fds = collect_fds(pid, files);
+  const uint64_t gadget = find_syscall_insn(pid, sp.as.vdso_start, sp.as.vdso_end);
+  auto path = fault_enabled("area") ? std::nullopt : return_path(sp);
+  if (path && nets_fit(sp, *path)) {
+    CK_LOG(2, "pid %d: injecting at %#llx, way back through %#llx", pid, static_cast<unsigned long long>(path->gadget),
+           static_cast<unsigned long long>(path->trampoline));
+    // One thread at a time leaves its original state, and is back in it before the next.
+    {
+      StackNet net(sp.threads[0], *path);
+      collect_process_state(net.rs(), net.scratch(), p);
+      net.finish();
+    }
+    p.threads.resize(sp.threads.size());
+    for (size_t i = 0; i < sp.threads.size(); i++) {
+      StackNet net(sp.threads[i], *path);
+      collect_thread_state(net.rs(), net.scratch(), p.threads[i]);
+      if (i + 1 == sp.threads.size()) fault_point("injected");
+      net.finish();
+    }
+  } else {
+    CK_LOG(1, "pid %d: no way back without memory of ours: injecting from a mapped safety-net page", pid);
+    collect_state_from_area(sp, gadget, p);
+  }
   p.mm.exe_file_id = exe_file(pid, files);
-  if (const char* f = getenv("CK_FAULT"); f && std::string(f) == "injected")
-    raise(SIGKILL);  // fault injection: ckdump dies while a thread sits in an injected syscall
 }
 
 // Ends the injection phase of a process: scratch page gone (by the caller), original registers
@@ -389,6 +523,7 @@ DumpReport dump(const DumpOptions& opts) {
     CK_LOG(1, "seizing the tree of pid %d", root);
     std::vector<SeizedProcess> seized = seize_tree(root);
     auto frozen_at = Clock::now();
+    fault_point("seized");
     FileTable files(tree.files);
     tree.processes.resize(seized.size());
     std::vector<ProcessFds> fds;
@@ -435,8 +570,10 @@ DumpReport dump(const DumpOptions& opts) {
       stream.finish();
     }
     writer.write_file("tree.ck", img::FileKind::tree, img::encode_tree(tree));
+    fault_point("commit");
     CK_LOG(1, "committing image");
     writer.commit(manifest);
+    fault_point("committed");
     if (opts.leave_running) {
       for (auto& sp : seized)
         for (auto& t : sp.threads) t.put_back();

@@ -160,27 +160,28 @@ void Seized::hand_over(const arch::TaskRegs& regs, uint64_t sigmask) {
   release();
 }
 
+// The signal mask goes back before the registers: a thread whose registers are still ours
+// takes its way back (rt_sigreturn, mask included) should we die between the two, while one
+// with its original registers and our mask would run on with every signal blocked.
 void Seized::restore_state() {
-  if (regs_dirty_) {
-    enter_signal_stop();
-    arch::set_regs(tid_, orig_);
-    regs_dirty_ = false;
-  }
+  if (regs_dirty_) enter_signal_stop();
   if (mask_dirty_) {
     if (ptrace(PTRACE_SETSIGMASK, tid_, sizeof orig_mask_, &orig_mask_) != 0)
       throw_errno("ptrace setsigmask " + tid_str(tid_));
     mask_dirty_ = false;
+  }
+  if (regs_dirty_) {
+    arch::set_regs(tid_, orig_);
+    regs_dirty_ = false;
   }
 }
 
 void Seized::restore_and_detach() noexcept {
   active_ = false;
   try {
-    if (regs_dirty_) {
-      enter_signal_stop();
-      arch::set_regs(tid_, orig_);
-    }
-    if (mask_dirty_) ptrace(PTRACE_SETSIGMASK, tid_, sizeof orig_mask_, &orig_mask_);
+    if (regs_dirty_) enter_signal_stop();
+    if (mask_dirty_) ptrace(PTRACE_SETSIGMASK, tid_, sizeof orig_mask_, &orig_mask_);  // first: see restore_state
+    if (regs_dirty_) arch::set_regs(tid_, orig_);
   } catch (const Error& e) {
     log::error("restoring " + tid_str(tid_) + ": " + e.message());
   }

@@ -2,6 +2,7 @@
 
 #include <sys/uio.h>
 
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -18,10 +19,16 @@ std::string hex(uint64_t v) {
 }
 }  // namespace
 
+std::vector<uint8_t> RemoteSyscall::regs_for(long nr, const uint64_t (&args)[6]) const {
+  auto gp = arch::make_syscall_regs(task_.original_regs().gp, insn_, nr, args);
+  if (guard_frame_) arch::guard_syscall_regs(gp, guard_frame_, guard_trampoline_);
+  return gp;
+}
+
 int64_t RemoteSyscall::call(long nr, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5) {
   const uint64_t args[6] = {a0, a1, a2, a3, a4, a5};
   task_.regs_dirty();
-  arch::set_gp_regs(task_.tid(), arch::make_syscall_regs(task_.original_regs().gp, insn_, nr, args));
+  arch::set_gp_regs(task_.tid(), regs_for(nr, args));
   task_.step_syscall_stop();  // entry
   task_.step_syscall_stop();  // exit
   return arch::syscall_result(arch::get_gp_regs(task_.tid()));
@@ -60,6 +67,48 @@ uint64_t find_syscall_insn(pid_t pid, uint64_t start, uint64_t end) {
   for (size_t off = 0; off + insn.size() <= bytes.size(); off += align)
     if (std::memcmp(bytes.data() + off, insn.data(), insn.size()) == 0) return start + off;
   throw Error("no syscall instruction in pid " + std::to_string(pid) + " at " + hex(start) + "-" + hex(end));
+}
+
+}  // namespace ck
+
+namespace ck {
+
+std::optional<ReturnPath> find_return_path(pid_t pid, uint64_t vdso_start, uint64_t vdso_end,
+                                           const std::vector<std::pair<uint64_t, uint64_t>>& exec_ranges,
+                                           size_t max_bytes) {
+  ReturnPath path;
+  std::vector<uint8_t> bytes(vdso_end - vdso_start);
+  remote_read(pid, vdso_start, bytes.data(), bytes.size());
+  const auto insn = arch::syscall_insn();
+  for (size_t off = 0; off + insn.size() <= bytes.size() && !path.gadget; off += arch::syscall_insn_align())
+    if (std::memcmp(bytes.data() + off, insn.data(), insn.size()) == 0 &&
+        arch::is_return_gadget(bytes.data() + off, bytes.size() - off))
+      path.gadget = vdso_start + off;
+  if (!path.gadget) return std::nullopt;
+  const auto tramps = arch::sigreturn_trampolines();
+  const size_t align = arch::trampoline_align();
+  auto search = [&](uint64_t start, const std::vector<uint8_t>& b) {
+    for (const auto& t : tramps)
+      for (auto it = b.begin(); (it = std::search(it, b.end(), t.begin(), t.end())) != b.end(); ++it)
+        if (static_cast<size_t>(it - b.begin()) % align == 0) return start + static_cast<uint64_t>(it - b.begin());
+    return uint64_t{0};
+  };
+  path.trampoline = search(vdso_start, bytes);
+  size_t budget = max_bytes;
+  for (auto [start, end] : exec_ranges) {
+    if (path.trampoline) break;
+    if (end - start > budget) continue;
+    budget -= end - start;
+    bytes.resize(end - start);
+    try {
+      remote_read(pid, start, bytes.data(), bytes.size());
+    } catch (const Error&) {
+      continue;  // a mapping past its file's end: not readable, and nothing to find there
+    }
+    path.trampoline = search(start, bytes);
+  }
+  if (!path.trampoline) return std::nullopt;
+  return path;
 }
 
 }  // namespace ck
