@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <map>
 #include <optional>
 #include <thread>
@@ -496,6 +497,22 @@ void collect_process(SeizedProcess& sp, FileTable& files, img::Process& p) {
     collect_state_from_area(sp, gadget, p);
   }
   p.mm.exe_file_id = exe_file(pid, files);
+  // A stopped job (SIGSTOP, ^Z) comes back stopped: with a SIGSTOP pending it stops again the
+  // moment ckrestore lets it go, and continues on SIGCONT.
+  if (sp.threads[0].group_stop_signal() != 0) {
+    auto is_stop = [](const img::SigInfo& si) {
+      int sig = 0;
+      std::memcpy(&sig, si.raw.data(), sizeof sig);
+      return sig == SIGSTOP;
+    };
+    if (std::none_of(p.shared_pending.begin(), p.shared_pending.end(), is_stop)) {
+      img::SigInfo si;
+      const int head[3] = {SIGSTOP, 0, SI_USER};  // si_signo, si_errno, si_code
+      std::memcpy(si.raw.data(), head, sizeof head);
+      p.shared_pending.push_back(si);
+    }
+    CK_LOG(1, "pid %d: stopped by signal %d: restored stopped", pid, sp.threads[0].group_stop_signal());
+  }
 }
 
 // Ends the injection phase of a process: scratch page gone (by the caller), original registers

@@ -2,7 +2,9 @@
 
 #include <signal.h>
 #include <sys/ptrace.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <string>
@@ -49,7 +51,11 @@ Seized Seized::seize_and_interrupt(pid_t tid) {
   for (;;) {
     int status = wait_traced(tid);
     if (!WIFSTOPPED(status)) continue;
-    if ((status >> 16) == PTRACE_EVENT_STOP) break;
+    if ((status >> 16) == PTRACE_EVENT_STOP) {
+      // The stop signal when the task's group is stopped (a job stopped by SIGSTOP or ^Z).
+      if (WSTOPSIG(status) != SIGTRAP) s.group_stop_sig_ = WSTOPSIG(status);
+      break;
+    }
     // A signal arrived before our interrupt: let it be delivered as it would have been.
     int sig = WSTOPSIG(status);
     if (ptrace(PTRACE_CONT, tid, nullptr, sig) != 0) throw_errno("ptrace cont " + tid_str(tid));
@@ -110,6 +116,8 @@ Seized::Seized(Seized&& o) noexcept
       mask_dirty_(o.mask_dirty_),
       last_new_task_(o.last_new_task_),
       at_syscall_stop_(o.at_syscall_stop_),
+      held_stop_(o.held_stop_),
+      group_stop_sig_(o.group_stop_sig_),
       orig_(std::move(o.orig_)),
       orig_mask_(o.orig_mask_) {}
 
@@ -127,6 +135,21 @@ void Seized::set_sigmask(uint64_t mask) {
 void Seized::step_syscall_stop() {
   if (ptrace(PTRACE_SYSCALL, tid_, nullptr, nullptr) != 0) throw_errno("ptrace syscall " + tid_str(tid_));
   int status = wait_traced(tid_);
+  // A task of a stopped group traps again (PTRACE_EVENT_STOP) before it runs anything, once
+  // for the interrupt that seized it; a SIGSTOP sent meanwhile (the only signal our mask lets
+  // through) is held back and sent again when the task is let go (restore_and_detach, release).
+  for (int again = 0; WIFSTOPPED(status) && again < 64; again++) {
+    const int ev = status >> 16, sig = WSTOPSIG(status);
+    if (ev == PTRACE_EVENT_STOP) {
+      // nothing ran: resume into the syscall again
+    } else if (ev == 0 && sig == SIGSTOP) {
+      held_stop_ = true;
+    } else {
+      break;
+    }
+    if (ptrace(PTRACE_SYSCALL, tid_, nullptr, nullptr) != 0) throw_errno("ptrace syscall " + tid_str(tid_));
+    status = wait_traced(tid_);
+  }
   int event = status >> 16;
   if (WIFSTOPPED(status) && (event == PTRACE_EVENT_CLONE || event == PTRACE_EVENT_FORK || event == PTRACE_EVENT_VFORK)) {
     unsigned long msg = 0;
@@ -185,12 +208,19 @@ void Seized::restore_and_detach() noexcept {
   } catch (const Error& e) {
     log::error("restoring " + tid_str(tid_) + ": " + e.message());
   }
+  send_held_stop();
   ptrace(PTRACE_DETACH, tid_, nullptr, nullptr);
+}
+
+void Seized::send_held_stop() noexcept {
+  if (held_stop_) syscall(SYS_tkill, tid_, SIGSTOP);  // taken once the task is let go
+  held_stop_ = false;
 }
 
 void Seized::release() {
   if (!active_) return;
   active_ = false;
+  send_held_stop();
   ptrace(PTRACE_DETACH, tid_, nullptr, nullptr);
 }
 
