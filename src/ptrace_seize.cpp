@@ -6,7 +6,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <sys/stat.h>
+
 #include <cerrno>
+#include <cstdlib>
+#include <fstream>
 #include <string>
 #include <utility>
 
@@ -17,7 +21,38 @@ namespace ck {
 
 namespace {
 std::string tid_str(pid_t tid) { return "pid " + std::to_string(tid); }
+
+// The value of "Key:" in /proc/TID/status (its first field), or -1.
+long status_field(pid_t tid, const char* key) {
+  std::ifstream in("/proc/" + std::to_string(tid) + "/status");
+  std::string line;
+  const std::string k = std::string(key) + ":";
+  while (std::getline(in, line))
+    if (line.rfind(k, 0) == 0) return std::strtol(line.c_str() + k.size(), nullptr, 10);
+  return -1;
+}
+
 }  // namespace
+
+// Why PTRACE_SEIZE said EPERM, as far as can be told from outside (the kernel's checks in
+// ptrace_may_access, in its order): an existing tracer, another user, a non-dumpable process
+// (whose files in /proc/PID then belong to root), Yama.
+std::string why_not_traceable(pid_t tid) {
+  if (long tracer = status_field(tid, "TracerPid"); tracer > 0)
+    return "it is already traced by pid " + std::to_string(tracer) + " (a debugger, strace or another ckdump)";
+  const long uid = status_field(tid, "Uid");
+  if (uid >= 0 && static_cast<uid_t>(uid) != getuid())
+    return "it belongs to another user (uid " + std::to_string(uid) + "); only its owner or root may checkpoint it";
+  struct stat st {};
+  if (stat(("/proc/" + std::to_string(tid) + "/stat").c_str(), &st) == 0 && uid >= 0 && st.st_uid != static_cast<uid_t>(uid))
+    return "it is not dumpable (prctl(PR_SET_DUMPABLE, 0), or it changed its credentials or ran a setuid program)";
+  std::ifstream yama("/proc/sys/kernel/yama/ptrace_scope");
+  int scope = 0;
+  if (yama >> scope && scope > 0)
+    return "kernel.yama.ptrace_scope is " + std::to_string(scope) +
+           ", which forbids tracing a process that is not a child: start the program under ckrun";
+  return "Operation not permitted (a security module or a capability it lacks)";
+}
 
 int wait_traced(pid_t tid) {
   int status = 0;
@@ -37,11 +72,7 @@ int wait_traced(pid_t tid) {
 Seized Seized::seize_and_interrupt(pid_t tid) {
   if (ptrace(PTRACE_SEIZE, tid, nullptr, PTRACE_O_TRACESYSGOOD) != 0) {
     int err = errno;
-    if (err == EPERM)
-      throw Error("cannot trace " + tid_str(tid) +
-                      ": Operation not permitted (another user's process, already traced, or ptrace "
-                      "forbidden by kernel.yama.ptrace_scope: start the program under ckrun)",
-                  ExitCode::permission);
+    if (err == EPERM) throw Error("cannot trace " + tid_str(tid) + ": " + why_not_traceable(tid), ExitCode::permission);
     if (err == ESRCH) throw Error(tid_str(tid) + ": no such process");
     throw_errno("ptrace seize " + tid_str(tid), err);
   }

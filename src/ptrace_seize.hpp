@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <string>
 
 #include "arch.hpp"
 
@@ -89,6 +90,10 @@ class Seized {
   arch::TaskRegs orig_;
   uint64_t orig_mask_ = 0;
 };
+
+// Why this process may not trace `tid` (ptrace or /proc said EPERM/EACCES), in words: already
+// traced, another user's, not dumpable, Yama.
+std::string why_not_traceable(pid_t tid);
 
 // Waits for a state change of a traced task; throws naming the task if it exited or was killed.
 int wait_traced(pid_t tid);
