@@ -347,6 +347,10 @@ void use_inner_pids(img::Tree& tree, const std::vector<SeizedProcess>& seized) {
 // trampoline in its vDSO, libc or another file mapped executable (libc first: that is where
 // it is). Empty if there is none.
 std::optional<ReturnPath> return_path(const SeizedProcess& sp) {
+  for (const auto& t : sp.threads) {
+    auto status = proc::read_file_if_exists("/proc/" + std::to_string(sp.pid) + "/task/" + std::to_string(t.tid()) + "/status");
+    if (status && arch::way_back_forbidden(*status)) return std::nullopt;
+  }
   std::vector<std::pair<uint64_t, uint64_t>> ranges;
   for (int libc_pass = 1; libc_pass >= 0; libc_pass--)
     for (const auto& v : sp.as.vmas) {

@@ -101,6 +101,9 @@ uint64_t guarded_frame_addr(uint64_t sp, size_t size);
 std::vector<uint8_t> guarded_frame(const TaskRegs& regs, uint64_t sigmask, uint64_t frame_addr, uint64_t trampoline);
 // Makes registers from make_syscall_regs (at a return gadget) take the way back afterwards.
 void guard_syscall_regs(std::vector<uint8_t>& gp, uint64_t frame_addr, uint64_t trampoline);
+// Whether a thread's control-flow protection rules the way back out, from its /proc/TID/status
+// (x86_64: a user shadow stack, on which a ret no call matched faults; aarch64: none known).
+bool way_back_forbidden(const std::string& status);
 
 // ---- CPU features --------------------------------------------------------------------
 struct CpuFeatures {

@@ -301,4 +301,10 @@ void guard_syscall_regs(std::vector<uint8_t>& gp, uint64_t frame_addr, uint64_t 
   set_sp(gp, frame_addr);
 }
 
+bool way_back_forbidden(const std::string& status) {
+  auto at = status.find("x86_Thread_features:");
+  if (at == std::string::npos) return false;
+  return status.substr(at, status.find('\n', at) - at).find("shstk") != std::string::npos;
+}
+
 }  // namespace ck::arch
