@@ -174,6 +174,7 @@ void Seized::step_syscall_stop() {
     if (ev == PTRACE_EVENT_STOP) {
       // nothing ran: resume into the syscall again
     } else if (ev == 0 && sig == SIGSTOP) {
+      CK_LOG(1, "pid %d: SIGSTOP during an injected syscall: held until the task is let go", tid_);
       held_stop_ = true;
     } else {
       break;
@@ -202,7 +203,12 @@ void Seized::enter_signal_stop() {
   if (ptrace(PTRACE_INTERRUPT, tid_, nullptr, nullptr) != 0) throw_errno("ptrace interrupt " + tid_str(tid_));
   if (ptrace(PTRACE_CONT, tid_, nullptr, nullptr) != 0) throw_errno("ptrace cont " + tid_str(tid_));
   int status = wait_traced(tid_);
-  if (!WIFSTOPPED(status) || (status >> 16) != PTRACE_EVENT_STOP)
+  // A SIGSTOP that came meanwhile stops the task in the same place, inside get_signal (and
+  // that trap consumes the interrupt's): held, like one during the syscalls.
+  if (WIFSTOPPED(status) && (status >> 16) == 0 && WSTOPSIG(status) == SIGSTOP) {
+    CK_LOG(1, "pid %d: SIGSTOP while leaving injected syscalls: held until the task is let go", tid_);
+    held_stop_ = true;
+  } else if (!WIFSTOPPED(status) || (status >> 16) != PTRACE_EVENT_STOP)
     throw Error(tid_str(tid_) + ": unexpected stop (status " + std::to_string(status) + ") leaving an injected syscall");
   at_syscall_stop_ = false;
 }

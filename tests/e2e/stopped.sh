@@ -44,3 +44,23 @@ wait_line out.txt '^sum ' 10
 [ "$(grep '^sum' out.txt | tail -1 | awk '{print $2}')" = "$sum" ] || fail "memory differs after the restore"
 grep -q 'ShdPnd:.0000000000000000' /proc/$RESTORED/status || fail "a signal is left pending after SIGCONT"
 log "restored stopped; after SIGCONT the counter continues from tick $at with the same memory"
+
+# A SIGSTOP that arrives while ckdump works (seizing, injecting, writing) is never lost: each
+# dump succeeds and the job ends up stopped; SIGCONT lets it go on.
+TARGET=$RESTORED
+for ((r = 0; r < 12; r++)); do
+  "$CKDUMP" -t "$TARGET" -D ckpt -R 2>race.log &
+  d=$!
+  sleep "0.00$((r % 10))"
+  kill -STOP "$TARGET"
+  rc=0
+  wait "$d" || rc=$?
+  [ "$rc" = 0 ] || { cat race.log; fail "run $r: ckdump failed with a SIGSTOP arriving"; }
+  for ((i = 0; i < 40; i++)); do [ "$(state "$TARGET")" = T ] && break; sleep 0.05; done
+  still_stopped "$TARGET" "run $r: SIGSTOP during ckdump"
+  at=$(last_tick out.txt)
+  kill -CONT "$TARGET"
+  wait_line out.txt "^tick $((at + 1))\$" 10
+done
+ticks_consecutive out.txt
+log "12 SIGSTOPs during ckdump -R: never lost, the dumps succeeded"
