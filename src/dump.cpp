@@ -369,7 +369,7 @@ std::optional<ReturnPath> return_path(const SeizedProcess& sp) {
 // blocked, so from the first change on a ckdump that dies leaves it exactly as it was.
 class StackNet {
  public:
-  static constexpr size_t kScratch = 256;
+  static constexpr size_t kScratch = 4096;  // the page collect_*_state may use (dump_task.hpp)
   static size_t frame_size(const Seized& t, const ReturnPath& path) {
     return arch::guarded_frame(t.original_regs(), t.original_sigmask(), 0, path.trampoline).size();
   }
