@@ -45,30 +45,27 @@ double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::
 // The target's memory ckdump works with while it injects syscalls: for each thread its safety
 // net (arch::safety_code and the frame that puts the thread back if ckdump dies, one page or
 // more), then a page for syscall arguments and results. Unmapped again on the way out.
-// The one syscall that runs before any safety net exists: the mmap of the area that holds them.
-// It enters the kernel as an rt_sigreturn whose frame (below the red zone of the thread's stack,
-// where a signal frame would go) holds the thread's original state, and becomes an mmap only at
-// the syscall-entry stop; at the exit stop it is turned back into that rt_sigreturn. A ckdump
-// that dies at either stop leaves a thread that returns to exactly where it was; only the few
-// microseconds between the two stops, while the kernel maps the area, are unguarded.
-uint64_t guarded_mmap(RemoteSyscall& rs, uint64_t len) {
-  Seized& t = rs.task();
+// The two syscalls that run without a safety net: the mmap of the area that holds the nets and
+// its munmap. Each enters the kernel as an rt_sigreturn whose frame (below the red zone of the
+// thread's stack, where a signal frame would go) holds the thread's original state, and becomes
+// the syscall only at the syscall-entry stop; at the exit stop it is turned back into that
+// rt_sigreturn. A ckdump that dies at either stop leaves a thread that returns to exactly where
+// it was; only the microseconds between the two stops, while the kernel runs the syscall, are
+// unguarded (the thread would return into the vDSO code after the syscall instruction).
+int64_t guarded_syscall(Seized& t, uint64_t gadget, long nr, const uint64_t (&args)[6]) {
   const pid_t tid = t.tid();
   const auto& orig = t.original_regs();
-  const uint64_t gadget = rs.insn();
   std::vector<uint8_t> probe = arch::safety_frame(orig, t.original_sigmask(), 0);
   const uint64_t frame_addr = (arch::get_sp(orig.gp) - 128 - probe.size()) & ~uint64_t{63};
   auto frame = arch::safety_frame(orig, t.original_sigmask(), frame_addr);
   try {
     remote_write(tid, frame_addr, frame.data(), frame.size());
   } catch (const Error&) {
-    // No room on that stack: an ordinary (unguarded) injected mmap.
+    // No room on that stack: an ordinary (unguarded) injected syscall.
     t.set_sigmask(~0ull);
-    return rs.check("mmap injection area", SYS_mmap, 0, len, PROT_READ | PROT_WRITE | PROT_EXEC,
-                    MAP_PRIVATE | MAP_ANONYMOUS, static_cast<uint64_t>(-1), 0);
+    RemoteSyscall rs(t, gadget);
+    return rs.call(nr, args[0], args[1], args[2], args[3], args[4], args[5]);
   }
-  const uint64_t args[6] = {0, len, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS,
-                            static_cast<uint64_t>(-1), 0};
   auto safe = arch::make_syscall_regs(orig.gp, gadget, arch::rt_sigreturn_nr(), args);
   arch::set_sp(safe, arch::sigreturn_sp(frame_addr));
   t.regs_dirty();
@@ -76,39 +73,47 @@ uint64_t guarded_mmap(RemoteSyscall& rs, uint64_t len) {
   t.set_sigmask(~0ull);  // only now: the rt_sigreturn puts the mask back too
   t.step_syscall_stop();  // entry of the rt_sigreturn
   auto at_entry = arch::get_gp_regs(tid);
-  arch::set_syscall_nr(at_entry, SYS_mmap);
+  arch::set_syscall_nr(at_entry, nr);
   arch::set_gp_regs(tid, at_entry);
-  // From here to the exit stop a ckdump that dies leaves the thread returning from the mmap
-  // into the vDSO code after the syscall instruction, not to where it was.
   auto window = Clock::now();
-  if (fault_enabled("mmap_window")) {
+  if (nr == SYS_mmap && fault_enabled("mmap_window")) {
     ptrace(PTRACE_SYSCALL, tid, nullptr, nullptr);
     raise(SIGKILL);
   }
-  t.step_syscall_stop();  // exit of the mmap
+  t.step_syscall_stop();  // exit of the syscall
   int64_t r = arch::syscall_result(arch::get_gp_regs(tid));
   arch::set_gp_regs(tid, safe);
-  CK_LOG(2, "pid %d: the unguarded window of the injection area's mmap lasted %.1f us", tid, since(window) * 1e6);
-  if (r < 0 && r > -4096) throw_errno("pid " + std::to_string(tid) + ": mmap injection area", static_cast<int>(-r));
-  return static_cast<uint64_t>(r);
+  CK_LOG(2, "pid %d: syscall %ld ran unguarded for %.1f us", tid, nr, since(window) * 1e6);
+  return r;
 }
 
+// The target's memory ckdump works with while it injects syscalls when there is no way back
+// (see collect_state_from_area): for each thread its safety net (arch::safety_code and the
+// frame that puts the thread back if ckdump dies, one page or more), then a page for syscall
+// arguments and results. Mapped and unmapped with guarded_syscall.
 class InjectionArea {
  public:
-  InjectionArea(RemoteSyscall& leader, const std::vector<std::vector<uint8_t>>& frames_sizes_of) : rs_(leader) {
+  InjectionArea(Seized& leader, uint64_t gadget, const std::vector<std::vector<uint8_t>>& frames_sizes_of)
+      : leader_(leader), gadget_(gadget) {
     for (const auto& f : frames_sizes_of) {
       offsets_.push_back(size_);
       size_ += (arch::kSafetyCodeSize + f.size() + 4095) & ~size_t{4095};
     }
     data_off_ = size_;
     size_ += 4096;
-    addr_ = guarded_mmap(leader, size_);
+    const uint64_t args[6] = {0, size_, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS,
+                              static_cast<uint64_t>(-1), 0};
+    int64_t r = guarded_syscall(leader, gadget, SYS_mmap, args);
+    if (r < 0 && r > -4096) throw_errno("pid " + std::to_string(leader.tid()) + ": mmap injection area", static_cast<int>(-r));
+    addr_ = static_cast<uint64_t>(r);
   }
   InjectionArea(const InjectionArea&) = delete;
   InjectionArea& operator=(const InjectionArea&) = delete;
   ~InjectionArea() {
     try {
-      rs_.call(SYS_munmap, addr_, size_);
+      const uint64_t args[6] = {addr_, size_, 0, 0, 0, 0};
+      int64_t r = guarded_syscall(leader_, gadget_, SYS_munmap, args);
+      if (r < 0) log::error("removing the injection area from the target: munmap: " + std::string(strerror(static_cast<int>(-r))));
     } catch (const Error& e) {
       log::error("removing the injection area from the target: " + e.message());
     }
@@ -118,7 +123,8 @@ class InjectionArea {
   uint64_t data() const { return addr_ + data_off_; }
 
  private:
-  RemoteSyscall& rs_;
+  Seized& leader_;
+  uint64_t gadget_;
   std::vector<size_t> offsets_;
   size_t size_ = 0, data_off_ = 0;
   uint64_t addr_ = 0;
@@ -445,15 +451,14 @@ void collect_state_from_area(SeizedProcess& sp, uint64_t gadget, img::Process& p
   const pid_t pid = sp.pid;
   std::vector<std::vector<uint8_t>> frames;
   for (auto& t : sp.threads) frames.push_back(arch::safety_frame(t.original_regs(), 0, 0));
-  RemoteSyscall leader(sp.threads[0], gadget);
-  InjectionArea area(leader, frames);
+  InjectionArea area(sp.threads[0], gadget, frames);
+  RemoteSyscall leader(sp.threads[0], area.code(0));
   for (size_t i = 0; i < sp.threads.size(); i++) {
     auto frame = arch::safety_frame(sp.threads[i].original_regs(), sp.threads[i].original_sigmask(), area.frame(i));
     remote_write(pid, area.frame(i), frame.data(), frame.size());
     auto code = arch::safety_code(area.code(i), area.frame(i));
     remote_write(pid, area.code(i), code.data(), code.size());
   }
-  leader.set_insn(area.code(0));
   collect_process_state(leader, area.data(), p);
   p.threads.resize(sp.threads.size());
   for (size_t i = 0; i < sp.threads.size(); i++) {
@@ -466,8 +471,10 @@ void collect_state_from_area(SeizedProcess& sp, uint64_t gadget, img::Process& p
       sp.threads[i].set_sigmask(~0ull);
     }
     collect_thread_state(rs, area.data(), p.threads[i]);
+    if (i + 1 == sp.threads.size()) fault_point("injected");
+    // Back in its own state before the area goes (the leader leaves it through the guarded munmap).
+    if (i > 0) sp.threads[i].restore_state();
   }
-  fault_point("injected");
 }
 
 // Reads everything of one stopped process but its pages.
