@@ -42,9 +42,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
-// The target's memory ckdump works with while it injects syscalls: for each thread its safety
-// net (arch::safety_code and the frame that puts the thread back if ckdump dies, one page or
-// more), then a page for syscall arguments and results. Unmapped again on the way out.
 // The two syscalls that run without a safety net: the mmap of the area that holds the nets and
 // its munmap. Each enters the kernel as an rt_sigreturn whose frame (below the red zone of the
 // thread's stack, where a signal frame would go) holds the thread's original state, and becomes
@@ -379,22 +376,25 @@ class StackNet {
   static size_t frame_size(const Seized& t, const ReturnPath& path) {
     return arch::guarded_frame(t.original_regs(), t.original_sigmask(), 0, path.trampoline).size();
   }
+  // Between the scratch and the frame, room for what a vDSO function (arch::VdsoCall) pushes.
+  static constexpr size_t kGap = 512;
   static uint64_t low_end(const Seized& t, size_t frame_size) {
-    return arch::guarded_frame_addr(arch::get_sp(t.original_regs().gp), frame_size) - kScratch;
+    return arch::guarded_frame_addr(arch::get_sp(t.original_regs().gp), frame_size) - kGap - kScratch;
   }
 
   StackNet(Seized& t, const ReturnPath& path) : t_(t), rs_(t, path.gadget) {
     const size_t size = frame_size(t, path);
     lo_ = low_end(t, size);
-    const uint64_t frame_addr = lo_ + kScratch;
-    saved_.resize(kScratch + size);
+    const uint64_t frame_addr = lo_ + kScratch + kGap;
+    saved_.resize(kScratch + kGap + size);
     remote_read(t.tid(), lo_, saved_.data(), saved_.size());
     auto frame = arch::guarded_frame(t.original_regs(), t.original_sigmask(), frame_addr, path.trampoline);
     remote_write(t.tid(), frame_addr, frame.data(), frame.size());
     rs_.guard(frame_addr, path.trampoline);
+    if (path.via_nr >= 0) rs_.via(path.via_nr, path.via_args);
     const uint64_t none[6] = {};
     t.regs_dirty();
-    arch::set_gp_regs(t.tid(), rs_.regs_for(SYS_getpid, none));
+    arch::set_gp_regs(t.tid(), path.via_nr >= 0 ? rs_.regs_for(path.via_nr, path.via_args) : rs_.regs_for(SYS_getpid, none));
     // Nothing may be delivered while the thread runs our syscalls; what arrives stays pending.
     t.set_sigmask(~0ull);
     fault_point("armed");
@@ -431,7 +431,7 @@ class StackNet {
 // for all before any is used, so that a process goes one way or the other as a whole.
 bool nets_fit(const SeizedProcess& sp, const ReturnPath& path) {
   for (const auto& t : sp.threads) {
-    const size_t size = StackNet::kScratch + StackNet::frame_size(t, path);
+    const size_t size = StackNet::kScratch + StackNet::kGap + StackNet::frame_size(t, path);
     const uint64_t lo = StackNet::low_end(t, StackNet::frame_size(t, path));
     std::vector<uint8_t> bytes(size);
     try {
@@ -488,8 +488,8 @@ void collect_process(SeizedProcess& sp, FileTable& files, img::Process& p) {
   const uint64_t gadget = find_syscall_insn(pid, sp.as.vdso_start, sp.as.vdso_end);
   auto path = fault_enabled("area") ? std::nullopt : return_path(sp);
   if (path && nets_fit(sp, *path)) {
-    CK_LOG(2, "pid %d: injecting at %#llx, way back through %#llx", pid, static_cast<unsigned long long>(path->gadget),
-           static_cast<unsigned long long>(path->trampoline));
+    CK_LOG(2, "pid %d: injecting at %#llx%s, way back through %#llx", pid, static_cast<unsigned long long>(path->gadget),
+           path->via_nr >= 0 ? " (a vDSO function)" : "", static_cast<unsigned long long>(path->trampoline));
     // One thread at a time leaves its original state, and is back in it before the next.
     {
       StackNet net(sp.threads[0], *path);

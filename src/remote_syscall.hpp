@@ -35,6 +35,12 @@ class RemoteSyscall {
     guard_frame_ = frame_addr;
     guard_trampoline_ = trampoline;
   }
+  // The instruction is a vDSO function (arch::VdsoCall) that makes syscall `nr` with `args`:
+  // every syscall enters as that one and is replaced at the syscall-entry stop.
+  void via(long nr, const uint64_t (&args)[6]) {
+    via_nr_ = nr;
+    for (int i = 0; i < 6; i++) via_args_[i] = args[i];
+  }
   // The registers of syscall `nr` as call() would load them; `arm` loads them without running it
   // (see dump.cpp: a thread that must be on its way back before its signal mask changes).
   std::vector<uint8_t> regs_for(long nr, const uint64_t (&args)[6]) const;
@@ -45,12 +51,16 @@ class RemoteSyscall {
   Seized& task_;
   uint64_t insn_;
   uint64_t guard_frame_ = 0, guard_trampoline_ = 0;
+  long via_nr_ = -1;
+  uint64_t via_args_[6] = {};
 };
 
 // The way back of arch.hpp in one process: a return gadget (in the vDSO) and a sigreturn
 // trampoline (the vDSO or a file mapped executable).
 struct ReturnPath {
   uint64_t gadget = 0, trampoline = 0;
+  long via_nr = -1;  // the gadget is a vDSO function making this syscall (arch::VdsoCall)
+  uint64_t via_args[6] = {};
 };
 // Searches the ranges in order; at most `max_bytes` are read. Empty if either is missing.
 std::optional<ReturnPath> find_return_path(pid_t pid, uint64_t vdso_start, uint64_t vdso_end,

@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -104,6 +105,20 @@ void guard_syscall_regs(std::vector<uint8_t>& gp, uint64_t frame_addr, uint64_t 
 // Whether a thread's control-flow protection rules the way back out, from its /proc/TID/status
 // (x86_64: a user shadow stack, on which a ret no call matched faults; aarch64: none known).
 bool way_back_forbidden(const std::string& status);
+// Where the vDSO has no return gadget (arm64 kernels whose vDSO authenticates its return
+// address with PAC: svc; autiasp; ret), a whole vDSO function can serve: called with arguments
+// that send it to its syscall fallback, it signs the return address itself on entry. The
+// thread is started at the function's entry; at the syscall-entry stop (syscall `nr`) the
+// syscall and its arguments are replaced by the injected one; afterwards the function returns
+// into the trampoline. Empty if the architecture needs none.
+struct VdsoCall {
+  const char* symbol;
+  long nr;
+  uint64_t args[6];
+};
+std::optional<VdsoCall> way_back_call();
+// The syscall number of a task at a syscall-entry stop.
+long get_syscall_nr(const std::vector<uint8_t>& gp);
 
 // ---- CPU features --------------------------------------------------------------------
 struct CpuFeatures {

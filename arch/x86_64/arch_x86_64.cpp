@@ -301,6 +301,9 @@ void guard_syscall_regs(std::vector<uint8_t>& gp, uint64_t frame_addr, uint64_t 
   set_sp(gp, frame_addr);
 }
 
+std::optional<VdsoCall> way_back_call() { return std::nullopt; }  // the vDSO has return gadgets
+long get_syscall_nr(const std::vector<uint8_t>& gp) { return static_cast<long>(as_regs(gp).orig_rax); }
+
 bool way_back_forbidden(const std::string& status) {
   auto at = status.find("x86_Thread_features:");
   if (at == std::string::npos) return false;
