@@ -501,9 +501,11 @@ void raise_fd_limit() {
 // Until every process of the tree has stopped itself, ready to be finished. Processes and
 // threads created meanwhile are auto-attached (PTRACE_O_TRACEFORK/CLONE) and let run.
 void wait_all_prepared(RestoreContext& ctx) {
-  std::set<pid_t> waiting;
-  for (const auto& p : ctx.image->tree.processes)
-    if (!p.zombie) waiting.insert(p.pid);
+  std::set<pid_t> waiting, zombies;
+  // A recreated zombie must be seen exiting here: it is traced with PTRACE_O_EXITKILL like the
+  // rest, and one still held in its first stop when ckrestore detaches would die of SIGKILL and
+  // hand its parent the wrong status.
+  for (const auto& p : ctx.image->tree.processes) (p.zombie ? zombies : waiting).insert(p.pid);
   std::map<pid_t, pid_t> inner_of;  // outer -> inner, for the tasks seen so far
   auto inner = [&](pid_t t) {
     if (!ctx.own_ns) return t;
@@ -513,7 +515,7 @@ void wait_all_prepared(RestoreContext& ctx) {
     inner_of[t] = in;
     return in;
   };
-  while (!waiting.empty()) {
+  while (!waiting.empty() || !zombies.empty()) {
     int status = 0;
     pid_t t = waitpid(-1, &status, __WALL);
     if (t < 0) {
@@ -524,7 +526,8 @@ void wait_all_prepared(RestoreContext& ctx) {
       auto it = inner_of.find(t);
       pid_t id = ctx.own_ns ? (it == inner_of.end() ? -1 : it->second) : t;
       if (waiting.count(id)) throw Error("pid " + std::to_string(id) + " failed while being prepared");
-      continue;  // a recreated zombie
+      zombies.erase(id);
+      continue;
     }
     if (!WIFSTOPPED(status)) continue;
     int event = status >> 16, sig = WSTOPSIG(status);
