@@ -9,12 +9,13 @@ snapshot() {
   local pid=$1 t
   cat /proc/$pid/maps
   ls -l /proc/$pid/fd | awk 'NR > 1 {print $9, $10, $11}'
-  grep -E '^(State|ShdPnd|SigIgn|SigCgt|SigBlk|SigPnd|TracerPid):' /proc/$pid/status
+  grep -E '^(ShdPnd|SigIgn|SigCgt|SigBlk|SigPnd|TracerPid):' /proc/$pid/status
 }
 # untouched PID OUT WHAT: same state as before, still ticking, not traced.
 untouched() {
   local at
   [ "$(snapshot "$1")" = "$2" ] || { diff <(echo "$2") <(snapshot "$1") >&2; fail "$3: the target changed"; }
+  [ "$(awk '{print $3}' /proc/$1/stat)" != T ] || fail "$3: the target was left stopped"  # (t: strace's own stops)
   at=$(last_tick "$4")
   wait_line "$4" "^tick $((at + 2))\$" 10
   ticks_consecutive "$4"
