@@ -1,7 +1,7 @@
 # ckdump failing or killed at any moment never hurts the target nor the last good checkpoint.
 # Every named failure point of src/fault.hpp, as a SIGKILL of ckdump and as an ordinary error,
 # then SIGKILL after random delays (the first ones 1-8 ms into a dump, while syscalls are
-# injected), over a real target (memhog, started with SIGUSR2 blocked and pending). After every
+# injected, the others anywhere up to 1.3 times the time a whole dump takes), over a real target (memhog, started with SIGUSR2 blocked and pending). After every
 # run the target must be exactly as before: alive, untraced, not stopped, the same mappings
 # (nothing of ckdump's left over) and fds, the same signal mask and pending signals, output
 # continuing with no gap, the same memory checksum; the last good checkpoint still verifies.
@@ -19,7 +19,9 @@ os.kill(os.getpid(), signal.SIGUSR2)
 os.execv(sys.argv[1], sys.argv[1:])' "$PROGS/memhog" 128 random
 wait_line out.txt '^tick 3$'
 sum=$(awk '/^ready sum/ {print $3}' out.txt)
+t0=$(date +%s%N)
 "$CKDUMP" -t "$TARGET" -D ckpt -R --keep 1 2>dump.log || { cat dump.log; fail "first ckdump failed"; }
+dump_s=$(awk -v ns=$(($(date +%s%N) - t0)) 'BEGIN { printf "%.3f", ns / 1e9 }')
 good=$(readlink ckpt)
 
 # What must not change: per thread its state class, mask, pending; the process's maps and fds.
@@ -86,17 +88,23 @@ for p in "${points[@]}"; do
 done
 log "${#points[@]} fault points, killed and failing: target and checkpoint intact, nothing left over"
 
+killed=0
+finished=0
 for ((r = 0; r < runs; r++)); do
-  delay=$(awk -v r=$r -v s=$RANDOM 'BEGIN { srand(s); split("0.001 0.002 0.003 0.004 0.006 0.008", early);
-    printf "%.4f", (r < 6 ? early[r + 1] : rand() * 0.3) }')
+  # The first kills 1-8 ms in, while syscalls are injected; then anywhere in a whole dump and a
+  # little after it (commit, put back, prune included).
+  delay=$(awk -v r=$r -v s=$RANDOM -v d="$dump_s" 'BEGIN { srand(s); split("0.001 0.002 0.003 0.004 0.006 0.008", early);
+    printf "%.4f", (r < 6 ? early[r + 1] : rand() * d * 1.3) }')
   "$CKDUMP" -t "$TARGET" -D ckpt -R --keep 1 2>/dev/null &
   d=$!
   sleep "$delay"
   kill -9 "$d" 2>/dev/null || true
-  wait "$d" 2>/dev/null || true
+  rc=0
+  wait "$d" 2>/dev/null || rc=$?
+  if [ "$rc" = 137 ]; then killed=$((killed + 1)); else finished=$((finished + 1)); fi
   target_intact "run $r (kill after ${delay}s)"
 done
-log "$runs random kills of ckdump: target intact every time"
+log "$runs random kills of ckdump, a dump taking ${dump_s}s ($killed during the dump, $finished after it finished): target intact every time"
 
 # The fallback for a target without a way back (CK_FAULT=area forces it): killed inside its
 # injected syscalls, the thread comes back through the safety net, whose page stays mapped.
@@ -151,4 +159,4 @@ for p in armed injected; do
 done
 ticks_consecutive tout.txt
 log "8 threads killed while armed and injected: every thread intact"
-echo "fault injection: $((covered + runs)) runs ($covered at named points, $runs random kills), failure points covered: ${#points[@]} + fallback, targets lost: $lost_targets, checkpoints lost: $lost_checkpoints"
+echo "fault injection: $((covered + runs)) runs ($covered at named points, $runs random kills of which $killed hit a dump in progress), failure points covered: ${#points[@]} + fallback, targets lost: $lost_targets, checkpoints lost: $lost_checkpoints"
