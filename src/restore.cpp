@@ -32,6 +32,7 @@
 #include "proc_parse.hpp"
 #include "ptrace_seize.hpp"
 #include "remote_syscall.hpp"
+#include "restore_event_fd.hpp"
 #include "restore_vma.hpp"
 #include "unique_fd.hpp"
 
@@ -292,8 +293,10 @@ pid_t clone_with_pid(pid_t pid, int exit_signal) {
       const img::Process& c = tree.processes[j];
       auto parent = ctx.index_of.find(c.ppid);
       if (parent == ctx.index_of.end() || parent->second != index) continue;
+      create_pending_pidfds(false);  // those of children forked so far, for this one to inherit
       if (clone_with_pid(c.pid, c.exit_signal) == 0) child_main(ctx, j);
     }
+    create_pending_pidfds(true);
     std::map<int32_t, int> shared_file_fd;
     for (const auto& [file_id, id] : ctx.ofds.shared_files) shared_file_fd[file_id] = ctx.ofds.staging_base + id;
     premap_memory(tree, p, ctx.plans[index], ctx.image->dir, shared_file_fd);
@@ -305,6 +308,7 @@ pid_t clone_with_pid(pid_t pid, int exit_signal) {
       internal.push_back(ctx.exe_fd());
     }
     place_fds(p, ctx.ofds, internal);
+    fill_epolls(tree, index, ctx.ofds.internal_base + 16);
     set_process_attributes(p);
     set_signal_state(p);
     close(ctx.err_fd());
