@@ -292,6 +292,9 @@ void remove_checkpoint_dir(const std::string& path) {
     return;
   }
   int dfd = ::dirfd(d);
+  // The manifest first: a removal cut short (ck killed) leaves files without one, which nothing
+  // takes for a checkpoint, rather than a manifest whose files are gone.
+  ::unlinkat(dfd, kManifestName, 0);
   while (dirent* ent = ::readdir(d)) {
     std::string name = ent->d_name;
     if (name.size() < 4 || name.compare(name.size() - 3, 3, ".ck") != 0) continue;

@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -79,6 +80,45 @@ std::vector<uint8_t> safety_frame(const TaskRegs& regs, uint64_t sigmask, uint64
 // The stack pointer rt_sigreturn needs for a frame made by safety_frame at `frame_addr`
 // (x86_64: frame_addr + 8, where a handler's return has popped the restorer; aarch64 differs).
 uint64_t sigreturn_sp(uint64_t frame_addr);
+
+// ---- the way back of an injected task: nothing of ckdump's in the target -----------------
+// ckdump prefers to run injected syscalls at a syscall instruction of the vDSO that is followed
+// by nothing but register clearing and a return (a return gadget), with the stack pointer at
+// a signal frame it wrote on the thread's own stack below the red zone (where the kernel would
+// put the frame of a signal arriving now), whose return goes to a sigreturn trampoline already
+// in the target (x86_64: libc's __restore_rt, "mov rax, 15; syscall"; aarch64: the vDSO's
+// __kernel_rt_sigreturn). ptrace stops the task at each syscall's exit; if ckdump dies at any
+// moment, the task finishes the syscall, returns into the trampoline, and rt_sigreturn puts
+// back its registers and signal mask. Nothing was mapped, so nothing is left over.
+// Whether the n bytes at a syscall instruction (the instruction included) form a return gadget.
+bool is_return_gadget(const uint8_t* p, size_t n);
+// Byte sequences that are a sigreturn trampoline on their own, and the alignment to search at.
+std::vector<std::vector<uint8_t>> sigreturn_trampolines();
+size_t trampoline_align();
+// Where a frame of `size` bytes goes below stack pointer `sp` (the red zone left alone).
+uint64_t guarded_frame_addr(uint64_t sp, size_t size);
+// The frame at frame_addr that puts back `regs` and `sigmask` (safety_frame) and returns from
+// the gadget into `trampoline`.
+std::vector<uint8_t> guarded_frame(const TaskRegs& regs, uint64_t sigmask, uint64_t frame_addr, uint64_t trampoline);
+// Makes registers from make_syscall_regs (at a return gadget) take the way back afterwards.
+void guard_syscall_regs(std::vector<uint8_t>& gp, uint64_t frame_addr, uint64_t trampoline);
+// Whether a thread's control-flow protection rules the way back out, from its /proc/TID/status
+// (x86_64: a user shadow stack, on which a ret no call matched faults; aarch64: none known).
+bool way_back_forbidden(const std::string& status);
+// Where the vDSO has no return gadget (arm64 kernels whose vDSO authenticates its return
+// address with PAC: svc; autiasp; ret), a whole vDSO function can serve: called with arguments
+// that send it to its syscall fallback, it signs the return address itself on entry. The
+// thread is started at the function's entry; at the syscall-entry stop (syscall `nr`) the
+// syscall and its arguments are replaced by the injected one; afterwards the function returns
+// into the trampoline. Empty if the architecture needs none.
+struct VdsoCall {
+  const char* symbol;
+  long nr;
+  uint64_t args[6];
+};
+std::optional<VdsoCall> way_back_call();
+// The syscall number of a task at a syscall-entry stop.
+long get_syscall_nr(const std::vector<uint8_t>& gp);
 
 // ---- CPU features --------------------------------------------------------------------
 struct CpuFeatures {
