@@ -350,7 +350,7 @@ void collect_process(SeizedProcess& sp, FileTable& files, img::Process& p) {
     auto frame = arch::safety_frame(sp.threads[i].original_regs(), sp.threads[i].original_sigmask(), area.frame(i));
     remote_write(pid, area.frame(i), frame.data(), frame.size());
     auto code = arch::safety_code(area.code(i), area.frame(i));
-    remote_write(pid, area.code(i), code.data(), code.size());
+    remote_write_code(pid, area.code(i), code.data(), code.size());
   }
   leader.set_insn(area.code(0));
   collect_process_state(leader, area.data(), p);

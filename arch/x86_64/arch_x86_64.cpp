@@ -123,6 +123,9 @@ bool fixup_syscall_restart(std::vector<uint8_t>& gp) {
 
 uint64_t user_address_limit() { return 0x7ffffffff000ull; }
 
+// Instruction fetch snoops stores on x86 (self-modifying code is architecturally coherent).
+void sync_icache(void* /*begin*/, size_t /*len*/) {}
+
 std::vector<uint8_t> safety_code(uint64_t code_addr, uint64_t frame_addr) {
   // syscall; lea rsp, [rip + (frame+8) - next]; mov eax, __NR_rt_sigreturn; syscall
   // rt_sigreturn finds the frame at rsp - 8, where a handler's return popped the restorer.
