@@ -124,7 +124,7 @@ boot_vm() {
   timeout "$VM_TIMEOUT" qemu-system-aarch64 -M "$machine" -cpu "$cpu" -smp 2 -m 2048 \
     -nographic -nic none -no-reboot -kernel "$KERNEL" -initrd "$initrd" \
     -append "console=ttyAMA0 rdinit=/init kpti=0 panic=-1 quiet loglevel=3 $append" </dev/null 2>&1 |
-    tr -d '\r' | tee "$log" | grep -E '^(PASS|FAIL|FIGURE|    |CK-VM|kernel|cpu features)' || true
+    sed -u 's/\r//g' | tee "$log" | grep --line-buffered -E '^(PASS|FAIL|FIGURE|    |CK-VM|kernel|cpu features)' || true
   result=$(sed -n 's/^CK-VM-RESULT: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$log")
   if [ -z "$result" ]; then
     echo "FAIL the $name VM gave no result (timeout or crash): see $log"
