@@ -89,9 +89,11 @@ for p in memhog sigstate sockhold fpustate mteuse fdkinds mapkinds threads tree;
 done
 for u in "$BUILD"/tests/unit/unit_*; do [ -f "$u" ] && [ -x "$u" ] && cp "$u" "$ROOT/ck/unit/"; done
 cp tests/aarch64/*.sh "$ROOT/ck/tests/"
-# The unit tests read their fixtures at the source path they were built with.
-mkdir -p "$ROOT$SRC/tests/unit"  # CK_FIXTURES is tests/unit/../fixtures
-cp -r tests/fixtures "$ROOT$SRC/tests/"
+# The unit tests read their fixtures at the source path they were built with
+# (CK_FIXTURES: $SRC/tests/unit/../fixtures); /init links that path to /ck/fixtures once its
+# file systems are mounted (a source tree under /tmp would be hidden by the tmpfs).
+cp -r tests/fixtures "$ROOT/ck/fixtures"
+echo "$SRC" >"$ROOT/ck/srcdir"
 cat >"$ROOT/init" <<'EOF'
 #!/bin/busybox sh
 /bin/busybox --install -s /bin
@@ -100,6 +102,8 @@ mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 mount -t tmpfs -o size=90% tmpfs /tmp
+src=$(cat /ck/srcdir)
+mkdir -p "$src/tests/unit" && ln -s /ck/fixtures "$src/tests/fixtures"
 hostname ck-arm64
 # The cross-CPU test's image, made by the first VM (see the end of this script).
 [ -f /xcpu.tar.gz ] && mkdir -p /tmp/xcpu && gzip -dc /xcpu.tar.gz | tar xf - -C /tmp/xcpu
