@@ -44,7 +44,7 @@ build_failed=0
 # -k 0: a target another change broke on arm64 is reported, the rest is still tested.
 targets="src/ckdump src/ckrestore src/ckimage src/ckrun"
 for p in memhog sigstate sockhold fpustate mteuse jitcode fdkinds mapkinds threads tree; do targets="$targets tests/progs/$p"; done
-for u in proc_parse image pages arch; do targets="$targets tests/unit/unit_$u"; done
+targets="$targets $(ninja -C "$BUILD" -t targets all | grep -o '^tests/unit/unit_[a-z0-9_]*' | sort -u | tr '\n' ' ')"
 if ! nice ninja -C "$BUILD" -j "$(nproc)" -k 0 $targets >"$BUILD/ninja.log" 2>&1; then
   build_failed=1
   echo "BUILD FAILED:"
