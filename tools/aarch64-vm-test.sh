@@ -44,6 +44,7 @@ build_failed=0
 # -k 0: a target another change broke on arm64 is reported, the rest is still tested.
 targets="src/ckdump src/ckrestore src/ckimage src/ckrun"
 for p in memhog sigstate sockhold fpustate mteuse jitcode fdkinds mapkinds threads tree; do targets="$targets tests/progs/$p"; done
+ninja -C "$BUILD" build.ninja >/dev/null  # reconfigured first if a meson.build changed: new unit tests
 targets="$targets $(ninja -C "$BUILD" -t targets all | grep -o '^tests/unit/unit_[a-z0-9_]*' | sort -u | tr '\n' ' ')"
 if ! nice ninja -C "$BUILD" -j "$(nproc)" -k 0 $targets >"$BUILD/ninja.log" 2>&1; then
   build_failed=1
@@ -66,6 +67,8 @@ for u in "$BUILD"/tests/unit/unit_*; do
     unit_pages) continue ;;  # process_vm_readv and pagemap: VM only
     # qemu-user's own /proc/self/stat has fewer fields than a kernel's.
     unit_proc_parse) args=(--run_test='!reading/read_file_whole') ;;
+    # qemu-user does not pass the timerfd ioctl TFD_IOC_SET_TICKS on (ENOSYS): the VM runs it.
+    unit_event_fd) args=(--run_test='!objects_made_from_records') ;;
   esac
   if (cd "$BUILD" && timeout 600 qemu-aarch64-static "$u" "${args[@]}" >"$BUILD/$name.qemu.log" 2>&1); then
     passed=$((passed + 1))
