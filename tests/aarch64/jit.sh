@@ -1,7 +1,7 @@
 # Code generated at run time (tests/aarch64/jitcode.cpp): an RWX page and a W^X page rewritten
 # every tick hold code with no file behind it; after the restore both must run the instructions
 # they held (the pages are restored and the instruction cache synced), ticks continue.
-. /ck/tests/lib.sh
+. "$(dirname "$0")/lib.sh"
 cd "$WORK"
 start_target out.txt "$PROGS/jitcode"
 wait_line out.txt '^tick 5 ok$' 60

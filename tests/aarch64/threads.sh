@@ -1,7 +1,7 @@
 # 8 threads with their own counters and a shared mutex (tests/progs/threads.cpp): every counter
 # continues after the restore, the mutex still protects the shared one, TIDs and thread names
 # are kept. tests/e2e/threads.sh for busybox sh.
-. /ck/tests/lib.sh
+. "$(dirname "$0")/lib.sh"
 cd "$WORK"
 start_target out.txt "$PROGS/threads"
 wait_line out.txt '^tick 5$' 120

@@ -1,7 +1,7 @@
 # A process tree (tests/progs/tree.cpp): session and group leader with a zombie child and a
 # worker child linked by a pipe with data in it; all PIDs, the zombie's status, the session,
 # the group and the pipe survive. tests/e2e/tree.sh for busybox sh.
-. /ck/tests/lib.sh
+. "$(dirname "$0")/lib.sh"
 cd "$WORK"
 start_target out.txt "$PROGS/tree"
 wait_line out.txt '^worker 0 got queued' 60
