@@ -468,7 +468,7 @@ void collect_state_from_area(SeizedProcess& sp, uint64_t gadget, img::Process& p
     auto frame = arch::safety_frame(sp.threads[i].original_regs(), sp.threads[i].original_sigmask(), area.frame(i));
     remote_write(pid, area.frame(i), frame.data(), frame.size());
     auto code = arch::safety_code(area.code(i), area.frame(i));
-    remote_write(pid, area.code(i), code.data(), code.size());
+    remote_write_code(pid, area.code(i), code.data(), code.size());
   }
   collect_process_state(leader, area.data(), p);
   p.threads.resize(sp.threads.size());

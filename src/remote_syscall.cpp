@@ -1,14 +1,18 @@
 #include "remote_syscall.hpp"
 
 #include <elf.h>
+#include <fcntl.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <vector>
 
 #include "arch.hpp"
 #include "error.hpp"
+#include "unique_fd.hpp"
 
 namespace ck {
 
@@ -71,6 +75,30 @@ void remote_write(pid_t pid, uint64_t addr, const void* buf, size_t len) {
   if (n < 0) throw_errno("write memory of pid " + std::to_string(pid) + " at " + hex(addr));
   if (static_cast<size_t>(n) != len)
     throw Error("write memory of pid " + std::to_string(pid) + " at " + hex(addr) + ": short write");
+}
+
+// Why not process_vm_writev: it copies into the target's pages like any data and leaves the
+// caches alone, which is all x86 needs, but an arm64 CPU may then fetch stale instructions from
+// its instruction cache (or the data cache may not have written them back to where fetch looks).
+// The target cannot do the maintenance itself: it must not run before the code is right. The
+// kernel can: a write to /proc/PID/mem goes through access_remote_vm() and copy_to_user_page(),
+// which on arm64 cleans the data cache and invalidates the instruction cache for the written
+// range of an executable mapping (flush_ptrace_access), as it does for PTRACE_POKETEXT and
+// breakpoints. It is one code path for every architecture; the cost, an open per call, is
+// nothing next to the syscalls that follow.
+void remote_write_code(pid_t pid, uint64_t addr, const void* buf, size_t len) {
+  const std::string path = "/proc/" + std::to_string(pid) + "/mem";
+  UniqueFd fd(open(path.c_str(), O_WRONLY | O_CLOEXEC));
+  if (!fd) throw_errno("open " + path + " to write code");
+  const auto* p = static_cast<const char*>(buf);
+  size_t done = 0;
+  while (done < len) {
+    ssize_t n = pwrite(fd.get(), p + done, len - done, static_cast<off_t>(addr + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw_errno("write code into pid " + std::to_string(pid) + " at " + hex(addr + done));
+    if (n == 0) throw Error("write code into pid " + std::to_string(pid) + " at " + hex(addr + done) + ": short write");
+    done += static_cast<size_t>(n);
+  }
 }
 
 uint64_t find_syscall_insn(pid_t pid, uint64_t start, uint64_t end) {

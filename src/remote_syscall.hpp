@@ -70,6 +70,10 @@ std::optional<ReturnPath> find_return_path(pid_t pid, uint64_t vdso_start, uint6
 // Memory of another process (process_vm_readv/writev); throw naming pid and address.
 void remote_read(pid_t pid, uint64_t addr, void* buf, size_t len);
 void remote_write(pid_t pid, uint64_t addr, const void* buf, size_t len);
+// Instructions (and whatever shares their pages) into a stopped tracee, through
+// /proc/PID/mem: the kernel writes them as ptrace's POKETEXT would, with the instruction-cache
+// maintenance the target's CPU needs (see remote_syscall.cpp). Throws naming pid and address.
+void remote_write_code(pid_t pid, uint64_t addr, const void* buf, size_t len);
 
 // Address of a syscall instruction inside [start, end) of pid (the vDSO has several), read
 // with remote_read. Throws if there is none.

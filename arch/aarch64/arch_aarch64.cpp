@@ -582,6 +582,15 @@ int64_t syscall_result(const std::vector<uint8_t>& gp) { return static_cast<int6
 
 // ---- the safety net of an injected task -------------------------------------------------
 
+// The data cache is not coherent with instruction fetch on arm64: new code must be cleaned to
+// the point of unification (DC CVAU) and the instruction cache invalidated (IC IVAU), with the
+// barriers between, line by line; the compiler's builtin does exactly that (the line sizes
+// from CTR_EL0, which user space may read).
+void sync_icache(void* begin, size_t len) {
+  char* b = static_cast<char*>(begin);
+  __builtin___clear_cache(b, b + len);
+}
+
 std::vector<uint8_t> safety_code(uint64_t code_addr, uint64_t frame_addr) {
   (void)code_addr;  // position-independent: the frame address is a literal
   const uint32_t insns[] = {

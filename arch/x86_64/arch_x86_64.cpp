@@ -23,6 +23,8 @@ constexpr int64_t kERESTARTNOINTR = -513;
 constexpr int64_t kERESTART_RESTARTBLOCK = -516;
 
 constexpr size_t kXsaveHeaderOffset = 512;  // legacy FXSAVE region, then the XSAVE header
+constexpr uint64_t kXfeatureAmxTileData = 1ull << 18;
+constexpr int kNtX86Shstk = 0x204;  // include/uapi/linux/elf.h, newer than some toolchains
 
 user_regs_struct as_regs(const std::vector<uint8_t>& gp) {
   user_regs_struct r{};
@@ -69,6 +71,17 @@ TaskRegs get_regs(pid_t tid) {
   out.fp.resize(fplen);
   getregset(tid, NT_X86_XSTATE, out.fp.data(), fplen);
   out.fp.resize(fplen);
+  // State a restore could not give back: refused by name, never silently lost.
+  // AMX tiles need a per-process permission (ARCH_REQ_XCOMP_PERM) ck does not recreate.
+  if (fp_features_used(out.fp) & kXfeatureAmxTileData)
+    throw Error("tid " + std::to_string(tid) + " has AMX tile registers in use: they cannot be checkpointed yet",
+                ExitCode::unsupported);
+  // A user shadow stack (CET, Linux 6.6): the regset exists only while it is enabled.
+  uint64_t ssp = 0;
+  iovec iov{&ssp, sizeof ssp};
+  if (ptrace(PTRACE_GETREGSET, tid, kNtX86Shstk, &iov) == 0)
+    throw Error("tid " + std::to_string(tid) + " has a CET shadow stack enabled: it cannot be checkpointed yet",
+                ExitCode::unsupported);
   return out;
 }
 
@@ -122,6 +135,9 @@ bool fixup_syscall_restart(std::vector<uint8_t>& gp) {
 }
 
 uint64_t user_address_limit() { return 0x7ffffffff000ull; }
+
+// Instruction fetch snoops stores on x86 (self-modifying code is architecturally coherent).
+void sync_icache(void* /*begin*/, size_t /*len*/) {}
 
 std::vector<uint8_t> safety_code(uint64_t code_addr, uint64_t frame_addr) {
   // syscall; lea rsp, [rip + (frame+8) - next]; mov eax, __NR_rt_sigreturn; syscall

@@ -1,29 +1,40 @@
-// Everything about the CPU that ck needs, behind one interface that arch/aarch64 implements too:
-// register sets and how ptrace reads/writes them, syscall injection, syscall restart rules,
-// and the CPU features an image depends on. Nothing outside arch/ looks inside a register blob.
+// Everything about the CPU that ck needs, written once for every architecture: register sets
+// and how ptrace reads/writes them, syscall injection, syscall restart rules, instruction-cache
+// maintenance, and the CPU features an image depends on. Nothing outside arch/ looks inside a
+// register blob, and nothing outside arch/ asks which architecture it is built for.
+//
+// Each architecture implements these functions in arch/<arch>/arch_<arch>.cpp and says what its
+// blobs hold, its constants and its particular rules in arch/<arch>/arch_defs.hpp (found through
+// the include path meson sets for the host architecture).
 #pragma once
 
 #include <sys/types.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "arch_defs.hpp"
+
 namespace ck::arch {
 
-extern const char* const kName;  // "x86_64": stored in the manifest, compared on restore
+extern const char* const kName;  // "x86_64", "aarch64": stored in the manifest, compared on restore
 
-// The register state of one thread as opaque blobs (the image stores them as they are).
+// The register state of one thread as opaque blobs (the image stores them as they are; what
+// they hold is in arch_defs.hpp).
 struct TaskRegs {
-  std::vector<uint8_t> gp;  // x86_64: struct user_regs_struct (includes fs_base, gs_base)
-  std::vector<uint8_t> fp;  // x86_64: the XSAVE area (NT_X86_XSTATE), standard format
+  std::vector<uint8_t> gp;  // general registers (and what the arch keeps with them: TLS...)
+  std::vector<uint8_t> fp;  // FP/SIMD/vector state (and the arch's other per-thread state)
 };
 
-// ptrace GETREGSET/SETREGSET of a stopped tracee. Throw Error naming the tid.
+// ptrace GETREGSET/SETREGSET of a stopped tracee. Throw Error naming the tid. get_regs refuses
+// (ExitCode::unsupported) a thread whose state ck cannot save.
 TaskRegs get_regs(pid_t tid);
 void set_regs(pid_t tid, const TaskRegs& regs);
+// Only what an injected syscall needs.
 std::vector<uint8_t> get_gp_regs(pid_t tid);
 void set_gp_regs(pid_t tid, const std::vector<uint8_t>& gp);
 
@@ -39,46 +50,50 @@ long rt_sigreturn_nr();
 // images without a live task.
 std::vector<uint8_t> blank_gp_regs();
 
-// Name/value pairs for `ckimage show` (ip, sp, the syscall state, fs_base...).
+// Name/value pairs for `ckimage show` (ip or pc, sp, the syscall state, the TLS base...).
 std::vector<std::pair<std::string, uint64_t>> regs_summary(const std::vector<uint8_t>& gp);
 
-// A task stopped inside a syscall holds a kernel restart code in its return register; ck hands
-// such registers back to a task stopped inside the kernel's signal path, where the kernel
-// applies its own restart rules on the way out (restart, or -EINTR when a handler runs, exactly
-// as for any interrupted syscall). Only -ERESTART_RESTARTBLOCK cannot go to a new task: its
-// restart block lives in the old one. It becomes -ERESTARTNOINTR, which runs the original syscall
-// again with its original arguments: exact for futex waits and absolute sleeps, a relative sleep
-// starts over. Returns true if changed.
+// A task stopped inside a syscall holds (or held) a kernel restart code; ck hands such
+// registers back to a task stopped inside the kernel's signal path, where the kernel applies
+// its own restart rules on the way out. Makes the registers of such a task ones a new task can
+// be given (arch_defs.hpp says what that means here); returns true if changed.
 bool fixup_syscall_restart(std::vector<uint8_t>& gp);
 
 // One past the highest address a user mapping can have without asking for a larger address
-// space (x86_64: 47-bit, 0x7ffffffff000).
+// space.
 uint64_t user_address_limit();
 
 // ---- syscall injection ----------------------------------------------------------------
-// The bytes of one syscall instruction (x86_64: 0f 05) and their alignment.
+// The bytes of one syscall instruction and their alignment.
 std::vector<uint8_t> syscall_insn();
 size_t syscall_insn_align();
 // Registers to run syscall `nr` with `args` at address `insn_addr`, based on `saved` (the
-// stack pointer is kept; the red zone is left alone by the kernel).
+// stack pointer is kept).
 std::vector<uint8_t> make_syscall_regs(const std::vector<uint8_t>& saved, uint64_t insn_addr, long nr,
                                        const uint64_t (&args)[6]);
 // After the syscall-exit stop: the return value (negative errno on failure).
 int64_t syscall_result(const std::vector<uint8_t>& gp);
+
+// ---- instruction-cache maintenance -----------------------------------------------------
+// After this process wrote instructions into [begin, begin + len) of its own memory, before
+// anything executes them: a no-op where instruction fetch is coherent with data writes
+// (x86_64), the cache cleaning and invalidation the CPU needs elsewhere (aarch64).
+// Code written into another process goes through the kernel instead (remote_write_code in
+// src/remote_syscall.hpp), which does that maintenance for the target.
+void sync_icache(void* begin, size_t len);
 
 // ---- the safety net of an injected task -------------------------------------------------
 // ckdump runs syscalls inside its target from a small page of code: a syscall instruction
 // followed by an rt_sigreturn whose frame holds the target's original state. ptrace stops the
 // task at each syscall's exit, so the rest never runs while ckdump lives; if ckdump dies, the
 // task runs on into the rt_sigreturn and is exactly as it was before (the page stays mapped).
-constexpr size_t kSafetyCodeSize = 64;
-// Code for `code_addr`: the syscall instruction is at code_addr; the frame is at frame_addr.
+// Code for `code_addr` (kSafetyCodeSize bytes, arch_defs.hpp): the syscall instruction is at
+// code_addr; the frame is at frame_addr.
 std::vector<uint8_t> safety_code(uint64_t code_addr, uint64_t frame_addr);
 // The rt_sigreturn frame for `frame_addr` restoring `regs` (as a live task resumes them: an
 // interrupted syscall restarts as the kernel would) and `sigmask`, leaving the alternate stack.
 std::vector<uint8_t> safety_frame(const TaskRegs& regs, uint64_t sigmask, uint64_t frame_addr);
-// The stack pointer rt_sigreturn needs for a frame made by safety_frame at `frame_addr`
-// (x86_64: frame_addr + 8, where a handler's return has popped the restorer; aarch64 differs).
+// The stack pointer rt_sigreturn needs for a frame made by safety_frame at `frame_addr`.
 uint64_t sigreturn_sp(uint64_t frame_addr);
 
 // ---- the way back of an injected task: nothing of ckdump's in the target -----------------
@@ -122,23 +137,23 @@ long get_syscall_nr(const std::vector<uint8_t>& gp);
 
 // ---- CPU features --------------------------------------------------------------------
 struct CpuFeatures {
-  uint64_t xfeatures = 0;    // x86_64: XCR0 (what XSAVE may hold)
-  uint32_t xsave_size = 0;   // bytes of the standard-format XSAVE area for those features
+  uint64_t xfeatures = 0;   // the arch's feature bits an fp blob may need (arch_defs.hpp)
+  uint32_t xsave_size = 0;  // bytes of the fp blob on this host
 };
 CpuFeatures host_cpu_features();
-// The xfeatures a saved FP blob actually uses (x86_64: XSTATE_BV of the XSAVE header).
+// The xfeatures a saved fp blob actually uses.
 uint64_t fp_features_used(const std::vector<uint8_t>& fp);
-// Names of the bits in `missing` ("avx512 (opmask, zmm)", "pkru"...), for error messages.
+// Names of the bits in `missing`, for error messages.
 std::string feature_names(uint64_t bits);
 
 // ---- ELF hardware capabilities (manifest cpu.hwcap/hwcap2) ------------------------------
-// aarch64 checks AT_HWCAP/AT_HWCAP2 here; on x86_64 the CPU features an image needs are its
-// XSAVE features (above), so nothing is needed from these and nothing is ever missing.
 struct Hwcaps {
   uint64_t hwcap = 0, hwcap2 = 0;
 };
+// What the process needs, from its saved auxiliary vector (key/value pairs, as in
+// /proc/PID/auxv): the AT_HWCAP/AT_HWCAP2 bits its code may have chosen at start.
 Hwcaps hwcaps_needed(const std::vector<uint64_t>& auxv);
-// The capabilities of `needed` this machine lacks, named; empty if none.
+// The capabilities of `needed` this machine lacks, named ("sve2, i8mm"); empty if none.
 std::string missing_hwcaps(const Hwcaps& needed);
 
 }  // namespace ck::arch
