@@ -12,7 +12,7 @@ submit --time=1 --signal=B:USR1@55 training.sh
 wait_restarts "$JOB" 1 150
 wait_restarts "$JOB" 2 150
 wait_line test.out '^restarted 2$' 30
-at=$(grep -cE '^[0-9]+$' test.out)
+at=$(count_lines '^[0-9]+$' test.out)
 wait_line test.out "^$((at + 3))\$" 30
 scancel "$JOB"
 wait_job "$JOB" CANCELLED 60
