@@ -186,17 +186,23 @@ class Job {
       say("the program is checkpointed; %s", jobid ? "not requeueing (--no-requeue)" : "not in a SLURM job: not requeueing");
       return 0;
     }
+    // An array task's own job id names the whole array when it is the array's first task.
+    const char* array_job = getenv("SLURM_ARRAY_JOB_ID");
+    const char* array_task = getenv("SLURM_ARRAY_TASK_ID");
+    const std::string id = array_job && *array_job && array_task && *array_task
+                               ? std::string(array_job) + "_" + array_task
+                               : std::string(jobid);
     auto t0 = Clock::now();
-    pid_t p = spawn({"scontrol", "requeue", jobid}, old_mask_);
+    pid_t p = spawn({"scontrol", "requeue", id}, old_mask_);
     int st = 0;
     while (waitpid(p, &st, 0) < 0 && errno == EINTR) {
     }
     if (shell_status(st) != 0) {
       say("scontrol requeue %s failed (status %d): the checkpoint stays at %s; submit the job again to continue",
-          jobid, shell_status(st), o_.dir.c_str());
+          id.c_str(), shell_status(st), o_.dir.c_str());
       return 1;
     }
-    say("requeued job %s in %.3f s; waiting for SLURM to end this run", jobid, seconds_since(t0));
+    say("requeued job %s in %.3f s; waiting for SLURM to end this run", id.c_str(), seconds_since(t0));
     // SLURM ends the job now (SIGTERM, later SIGKILL). Leaving first would let the batch script
     // go on as if the program had finished.
     sigset_t end;
