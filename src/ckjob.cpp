@@ -101,6 +101,13 @@ class Job {
     const char* jobid = getenv("SLURM_JOB_ID");
     say("job %s, run %d (SLURM_RESTART_COUNT=%d) on %s", jobid ? jobid : "(not under SLURM)", restarts + 1, restarts,
         hostname().c_str());
+    // "$HOME/ckpt/job-$SLURM_JOB_ID": the first run makes the directories (the images
+    // themselves are 0700).
+    if (auto parent = std::filesystem::path(o_.dir).parent_path(); !parent.empty()) {
+      std::error_code ec;
+      std::filesystem::create_directories(parent, ec);
+      if (ec) throw Error("create " + parent.string() + ": " + ec.message());
+    }
     Decision d = decide(checkpoint_time(o_.dir), read_record(o_.dir), restarts);
     if (d.action == Action::restore) {
       say("restoring from %s: %s", describe_checkpoint().c_str(), d.why.c_str());
