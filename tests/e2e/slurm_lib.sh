@@ -43,11 +43,12 @@ wait_job() {
   fail "job $j is $s, not $want, after $t s"
 }
 
-# wait_restarts JOB N [SECONDS]: until the job runs for the (N+1)th time.
+# wait_restarts JOB N [SECONDS]: until the job runs for the (N+1)th time (or a later one).
 wait_restarts() {
-  local j=$1 n=$2 t=${3:-120} i
+  local j=$1 n=$2 t=${3:-120} i r
   for ((i = 0; i < t * 5; i++)); do
-    [ "$(job_field "$j" Restarts)" = "$n" ] && [ "$(job_field "$j" JobState)" = RUNNING ] && return 0
+    r=$(job_field "$j" Restarts)
+    [ "${r:-0}" -ge "$n" ] && [ "$(job_field "$j" JobState)" = RUNNING ] && return 0
     sleep 0.2
   done
   fail "job $j did not run a restart $n within $t s (Restarts=$(job_field "$j" Restarts), $(job_field "$j" JobState))"

@@ -1,18 +1,18 @@
 # Node failure drill on a real SLURM: ckjob --interval takes periodic checkpoints (-R) while
-# count.py runs; then every process of the job dies by SIGKILL at once and the job is requeued,
+# count-signal.py runs; then every process of the job dies by SIGKILL at once and the job is requeued,
 # as SLURM does when a node dies (no signal, no last checkpoint). The next run must restore the
 # last periodic checkpoint: the count goes back to the number after the one printed last before
 # that checkpoint, and goes on from there without gaps.
 . "$(dirname "$0")/slurm_lib.sh"
-cp "$SRCDIR/examples/count.py" .
+cp "$SRCDIR/examples/count-signal.py" .
 cat >job.sh <<'JOB'
 #!/bin/bash
 #SBATCH --output=drill.out
 #SBATCH --open-mode=append
 echo "restarted ${SLURM_RESTART_COUNT-0}"
-exec ckjob -D ckpt --interval 4 -- python3 -u count.py
+exec ckjob -D ckpt --interval 4 -- python3 -u count-signal.py
 JOB
-chown "$CK_UID:$CK_GID" count.py job.sh
+chown "$CK_UID:$CK_GID" count-signal.py job.sh
 submit --time=5 job.sh
 wait_job "$JOB" RUNNING 30
 # Two periodic checkpoints, then 2 s into the interval to the next one.
