@@ -35,7 +35,8 @@ stop_daemons() {
     pid=$(pid_of "${d%%:*}")
     kill -TERM "$pid" 2>/dev/null || true
     for ((i = 0; i < 50; i++)); do
-      [ -d "/proc/$pid" ] || break
+      # Gone, or a zombie waiting for PID 1 (the daemons detached from us).
+      [ -d "/proc/$pid" ] && [ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" != Z ] || break
       sleep 0.1
     done
     kill -KILL "$pid" 2>/dev/null || true

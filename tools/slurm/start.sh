@@ -37,6 +37,10 @@ mem=$(slurmd -C | sed -n 's/.*RealMemory=\([0-9]*\).*/\1/p')
 cpus=$(nproc)
 [ "$cpus" -ge 8 ] || cpus=8
 install -d -o munge -g munge -m 0755 "$CK_SLURM_STATE/munge"
+# A key of its own: nothing in /etc/munge is used or changed.
+head -c 1024 /dev/urandom >"$CK_SLURM_STATE/munge/munge.key"
+chown munge:munge "$CK_SLURM_STATE/munge/munge.key"
+chmod 0400 "$CK_SLURM_STATE/munge/munge.key"
 install -d -m 0755 "$CK_SLURM_STATE/ctld" "$CK_SLURM_STATE/d"
 cat >"$CK_SLURM_CONF" <<CONF
 # Written by ck's tools/slurm/start.sh: a single-node SLURM on loopback for tests.
@@ -77,6 +81,7 @@ CONF
 chmod 644 "$CK_SLURM_CONF"
 
 runuser -u munge -- /usr/sbin/munged 9>&- --socket="$CK_SLURM_STATE/munge/munge.socket.2" \
+  --key-file="$CK_SLURM_STATE/munge/munge.key" \
   --pid-file="$CK_SLURM_STATE/munge/munged.pid" --log-file="$CK_SLURM_STATE/munge/munged.log" \
   --seed-file="$CK_SLURM_STATE/munge/munged.seed"
 slurmctld -c -f "$CK_SLURM_CONF" 9>&-
