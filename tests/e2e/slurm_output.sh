@@ -26,7 +26,7 @@ wait_line job.out "^$((at + 4))\$"
 "$CKDUMP" -t "$TARGET" -D ckpt 2>dump.log || { cat dump.log; fail "ckdump failed"; }
 wait_gone "$TARGET"
 : >job.out
-expect_fail 6 'appends to it: it was truncated or replaced' "$CKRESTORE" -D ckpt
+expect_fail 6 'appends to it: it was truncated or replaced' timeout 30 "$CKRESTORE" -D ckpt
 
 rm -f state
 start_target trunc.out python3 -u count.py
@@ -34,4 +34,4 @@ wait_line trunc.out '^3$'
 "$CKDUMP" -t "$TARGET" -D ckpt2 2>dump.log || { cat dump.log; fail "ckdump failed"; }
 wait_gone "$TARGET"
 : >trunc.out
-expect_fail 6 'open-mode=append' "$CKRESTORE" -D ckpt2
+expect_fail 6 'open-mode=append' timeout 30 "$CKRESTORE" -D ckpt2
