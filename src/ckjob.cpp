@@ -17,6 +17,7 @@
 #include "ckjob_state.hpp"
 #include "dump.hpp"
 #include "error.hpp"
+#include "image_dir.hpp"
 #include "namespaces.hpp"
 #include "restore.hpp"
 
@@ -228,7 +229,7 @@ class Job {
     rec.ended_ns = now_ns();
     rec.status = status;
     write_record(o_.dir, rec);
-    unsigned removed = prune(o_.dir, o_.keep);
+    unsigned removed = img::prune_versions(o_.dir, o_.keep);
     say("the program ended with status %d%s", status,
         removed ? (", " + std::to_string(removed) + " old checkpoint(s) removed").c_str() : "");
     return status;

@@ -4,14 +4,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
-#include <filesystem>
-#include <regex>
 #include <sstream>
-#include <vector>
 
 #include "error.hpp"
 #include "image_dir.hpp"
@@ -101,37 +97,6 @@ Decision decide(std::optional<int64_t> ckpt, const std::optional<Record>& last, 
                                  fmt_time(last->started_ns) + ")"};
   return {Action::start, "the checkpoint (" + fmt_time(*ckpt) + ") is older than the last start (" +
                              fmt_time(last->started_ns) + ")"};
-}
-
-unsigned prune(const std::string& dir, unsigned keep) {
-  namespace fs = std::filesystem;
-  unsigned removed = 0;
-  try {
-    const std::string versions = dir + ".d";
-    std::string current;
-    std::error_code ec;
-    fs::path target = fs::read_symlink(dir, ec);
-    if (!ec) current = target.filename().string();
-    // "<seq>-<UTC time>": seq alone orders them, and is zero-padded, so names sort by age.
-    static const std::regex version_name("[0-9]{6,}-[0-9]{8}T[0-9]{6}Z");
-    std::vector<std::string> names;
-    if (!fs::is_directory(versions, ec)) return 0;
-    for (const auto& e : fs::directory_iterator(versions)) {
-      std::string n = e.path().filename().string();
-      if (e.is_directory() && !e.is_symlink() && std::regex_match(n, version_name)) names.push_back(n);
-    }
-    std::sort(names.begin(), names.end(), [](const std::string& a, const std::string& b) {
-      return a.size() != b.size() ? a.size() > b.size() : a > b;
-    });
-    for (size_t i = keep; i < names.size(); i++) {
-      if (names[i] == current) continue;
-      fs::remove_all(fs::path(versions) / names[i]);
-      removed++;
-    }
-  } catch (const std::exception& e) {
-    log::warn(std::string("cannot remove old checkpoint versions of ") + dir + ": " + e.what());
-  }
-  return removed;
 }
 
 }  // namespace ck::job

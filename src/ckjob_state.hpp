@@ -36,10 +36,6 @@ struct Decision {
 // restart_count: SLURM_RESTART_COUNT (0 when unset: the job's first run).
 Decision decide(std::optional<int64_t> checkpoint_ns, const std::optional<Record>& last, int restart_count);
 
-// Removes the versions in DIR.d beyond the newest `keep`, never the one DIR names. Returns how
-// many it removed; problems are warnings (the program's result matters more).
-unsigned prune(const std::string& dir, unsigned keep);
-
 int64_t now_ns();
 
 }  // namespace ck::job

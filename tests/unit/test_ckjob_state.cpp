@@ -12,6 +12,7 @@
 
 #include "ckjob_state.hpp"
 #include "error.hpp"
+#include "image_dir.hpp"
 
 namespace fs = std::filesystem;
 using ck::job::Action;
@@ -98,11 +99,11 @@ BOOST_AUTO_TEST_CASE(prune_keeps_newest_and_current) {
     fs::create_directories(versions / v);
   fs::create_directories(versions / "mine");  // not a version: never touched
   fs::create_directory_symlink("ckpt.d/000001-20260101T000000Z", dir);
-  BOOST_TEST(ck::job::prune(dir, 1) == 2u);
+  BOOST_TEST(ck::img::prune_versions(dir, 1) == 2u);
   BOOST_TEST(fs::exists(versions / "1000000-20260101T000300Z"));  // newest (seq, not text order)
   BOOST_TEST(fs::exists(versions / "000001-20260101T000000Z"));   // the one DIR names
   BOOST_TEST(!fs::exists(versions / "000002-20260101T000100Z"));
   BOOST_TEST(!fs::exists(versions / "000003-20260101T000200Z"));
   BOOST_TEST(fs::exists(versions / "mine"));
-  BOOST_TEST(ck::job::prune((t.path / "none").string(), 1) == 0u);
+  BOOST_TEST(ck::img::prune_versions((t.path / "none").string(), 1) == 0u);
 }
