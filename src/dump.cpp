@@ -20,6 +20,7 @@
 #include "arch.hpp"
 #include "dump_event_fd.hpp"
 #include "dump_fd.hpp"
+#include "dump_socket.hpp"
 #include "dump_task.hpp"
 #include "dump_vma.hpp"
 #include "error.hpp"
@@ -330,6 +331,15 @@ void use_inner_pids(img::Tree& tree, const std::vector<SeizedProcess>& seized) {
   tree.gid_map = ns::normalize_id_map(proc::read_file(base + "/gid_map"));
 }
 
+// Whether the init of ckrun's namespaces has a network namespace of its own (ckrun --net).
+bool own_netns(pid_t init) {
+  struct stat a {}, b {};
+  std::string path = "/proc/" + std::to_string(init) + "/ns/net";
+  if (stat(path.c_str(), &a) != 0) throw_errno("stat " + path);
+  if (stat("/proc/self/ns/net", &b) != 0) throw_errno("stat /proc/self/ns/net");
+  return a.st_ino != b.st_ino || a.st_dev != b.st_dev;
+}
+
 // Reads everything of one stopped process but its pages.
 void collect_process(SeizedProcess& sp, FileTable& files, img::Process& p) {
   const pid_t pid = sp.pid;
@@ -406,6 +416,9 @@ DumpReport dump(const DumpOptions& opts) {
       fds.push_back({seized[i].pid, &p.fds});
     }
     link_fds(fds, tree.pipes);
+    SocketDump sockets(SocketDumpOptions{opts.drop_external_tcp});
+    sockets.collect(fds, seized[0].pid, tree);
+    tree.own_netns = own_namespaces && own_netns(seized[0].pid);
     if (own_namespaces) use_inner_pids(tree, seized);
     collect_event_files(fds, tree);
     const SeizedProcess& first = seized[0];
@@ -444,6 +457,7 @@ DumpReport dump(const DumpOptions& opts) {
         for (auto& t : sp.threads) t.put_back();
       rep.frozen_seconds = since(frozen_at);
     } else {
+      sockets.silence_before_kill();
       // The whole tree goes at once: no process may see another die and react.
       for (auto& sp : seized)
         if (!sp.zombie) ::kill(sp.pid, SIGKILL);

@@ -31,6 +31,7 @@
 #include "namespaces.hpp"
 #include "proc_parse.hpp"
 #include "ptrace_seize.hpp"
+#include "restore_socket.hpp"
 #include "remote_syscall.hpp"
 #include "restore_event_fd.hpp"
 #include "restore_vma.hpp"
@@ -297,6 +298,7 @@ pid_t clone_with_pid(pid_t pid, int exit_signal) {
       if (read(ctx.go_fd(), &go, 1) != 1) _exit(1);  // ckrestore is gone
       close(ctx.go_fd());
       if (ctx.own_ns) ns::mount_own_proc();
+      if (ctx.own_ns && ctx.image->tree.own_netns) ns::bring_up_loopback();
     }
     if (p.zombie) exit_like(p.exit_status);
     if (geteuid() == 0 && (p.creds.fsuid != 0 || p.creds.fsgid != 0)) {
@@ -603,6 +605,13 @@ RestoreResult restore(const RestoreOptions& opts) {
       check_pid_free(p.pid);
       for (size_t i = 1; i < p.threads.size(); i++) check_pid_free(p.threads[i].tid);
     }
+    if (tree.own_netns && !tree.own_namespaces)
+      throw Error(opts.dir + ": tree.ck: a network namespace of its own outside ckrun's namespaces", ExitCode::bad_image);
+    {
+      struct stat st {};
+      bool for_user = geteuid() == 0 && stat(opts.dir.c_str(), &st) == 0 && st.st_uid != 0;
+      check_sockets_restorable(tree, geteuid() == 0, for_user);
+    }
     raise_fd_limit();
     ctx.ofds = plan_ofds(tree);
 
@@ -632,7 +641,7 @@ RestoreResult restore(const RestoreOptions& opts) {
     for (auto& f : fixed) fcntl(f.get(), F_SETFD, 0);
 
     fflush(nullptr);
-    pid_t root = ctx.own_ns ? ns::clone_into_new_namespaces() : clone_with_pid(tree.processes[0].pid, SIGCHLD);
+    pid_t root = ctx.own_ns ? ns::clone_into_new_namespaces(tree.own_netns) : clone_with_pid(tree.processes[0].pid, SIGCHLD);
     if (root == 0) child_main(ctx, 0);
     fixed.clear();
     go_r.reset();
