@@ -7,6 +7,8 @@
 #include <sys/shm.h>
 #include <sys/syscall.h>
 
+#include <cerrno>
+
 #include <algorithm>
 #include <sstream>
 #include <string>
@@ -21,6 +23,7 @@ namespace {
 
 constexpr int kMsgCopy = 040000;        // MSG_COPY: read the n-th message, leave it queued
 constexpr uint64_t kMsgBuf = 1ull << 20;  // room for one message (msgmax is 8 KiB by default)
+constexpr uint64_t kScratchSize = 4096;   // what collect_*_state may use of the scratch (dump_task.hpp)
 
 template <typename T>
 T read_at(pid_t pid, uint64_t addr) {
@@ -98,19 +101,24 @@ void collect_sysv_ipc(RemoteSyscall& rs, uint64_t scratch, img::Tree& tree) {
     q.perm = perm_of(static_cast<int>(id), ds.msg_perm);
     q.qbytes = ds.msg_qbytes;
     const std::string what = "SysV message queue " + std::to_string(id);
-    if (ds.msg_qnum && !buf)
-      buf = rs.check("map a message buffer", SYS_mmap, 0, kMsgBuf, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                     static_cast<uint64_t>(-1), 0);
     for (uint64_t n = 0; n < ds.msg_qnum; n++) {
-      int64_t len = rs.call(SYS_msgrcv, static_cast<uint64_t>(id), buf, kMsgBuf - 8, n, IPC_NOWAIT | kMsgCopy);
+      // Into the scratch page; only a message larger than that needs a buffer mapped for it.
+      uint64_t at = buf ? buf : scratch, room = buf ? kMsgBuf : kScratchSize;
+      int64_t len = rs.call(SYS_msgrcv, static_cast<uint64_t>(id), at, room - 8, n, IPC_NOWAIT | kMsgCopy);
+      if (len == -E2BIG && !buf) {
+        buf = rs.check("map a message buffer", SYS_mmap, 0, kMsgBuf, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS, static_cast<uint64_t>(-1), 0);
+        at = buf;
+        len = rs.call(SYS_msgrcv, static_cast<uint64_t>(id), at, kMsgBuf - 8, n, IPC_NOWAIT | kMsgCopy);
+      }
       if (len < 0) {
-        rs.call(SYS_munmap, buf, kMsgBuf);
+        if (buf) rs.call(SYS_munmap, buf, kMsgBuf);
         throw_errno(what + ": read message " + std::to_string(n) + " (msgrcv MSG_COPY)", static_cast<int>(-len));
       }
       img::SysvMsg m;
-      m.type = read_at<int64_t>(pid, buf);
+      m.type = read_at<int64_t>(pid, at);
       m.text.resize(static_cast<size_t>(len));
-      if (len) remote_read(pid, buf + 8, m.text.data(), m.text.size());
+      if (len) remote_read(pid, at + 8, m.text.data(), m.text.size());
       q.messages.push_back(std::move(m));
     }
     tree.sysv_msg.push_back(std::move(q));

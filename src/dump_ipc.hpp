@@ -18,7 +18,10 @@ namespace ck {
 // Whether `pid` is in another IPC namespace than ckdump.
 bool has_own_ipc_ns(pid_t pid);
 
-// Every SysV object of the IPC namespace `rs`'s process runs in, into `tree`.
+// Every SysV object of the IPC namespace `rs`'s process runs in, into `tree`. Each segment is
+// attached (read-only) for the moment its content is read, and a message larger than the
+// scratch page is read through a buffer mapped for it: the only things ckdump maps into the
+// target, unmapped again at once.
 void collect_sysv_ipc(RemoteSyscall& rs, uint64_t scratch, img::Tree& tree);
 
 // Refuses attached segments the image cannot restore: any when the tree has no IPC namespace

@@ -133,11 +133,31 @@ void check_files(const img::Tree& tree, const img::Process& p) {
   for (const auto& fd : p.fds) {
     if (fd.kind != img::FdKind::file || fd.file_id < 0 || static_cast<size_t>(fd.file_id) >= tree.files.size()) continue;
     const auto& f = tree.files[fd.file_id];
-    if (f.deleted || f.type != img::FileType::regular || (fd.flags & O_APPEND)) continue;
+    if (f.deleted || f.type != img::FileType::regular) continue;
     struct stat st {};
-    if (stat(f.path.c_str(), &st) == 0 && static_cast<uint64_t>(st.st_size) < fd.pos && (fd.flags & O_ACCMODE) != O_WRONLY)
-      throw Error(f.path + ": shorter (" + std::to_string(st.st_size) + " bytes) than the offset " +
+    if (stat(f.path.c_str(), &st) != 0) continue;
+    const uint64_t size = static_cast<uint64_t>(st.st_size);
+    // A log or a job's output (SLURM --open-mode=append) grows while the program is away; the
+    // program goes on writing at its end. Shorter means truncated or replaced: refused.
+    if (fd.flags & O_APPEND) {
+      if (size < f.size)
+        throw Error(f.path + ": shorter (" + std::to_string(size) + " bytes) than at the checkpoint (" +
+                        std::to_string(f.size) + "), and fd " + std::to_string(fd.fd) +
+                        " appends to it: it was truncated or replaced since",
+                    ExitCode::conflict);
+      continue;
+    }
+    if (size < fd.pos && (fd.flags & O_ACCMODE) != O_WRONLY)
+      throw Error(f.path + ": shorter (" + std::to_string(size) + " bytes) than the offset " +
                       std::to_string(fd.pos) + " fd " + std::to_string(fd.fd) + " was reading at",
+                  ExitCode::conflict);
+    // Writing on at the old offset would leave a hole of zeros where the lost text was (a job
+    // output file truncated by a requeue without --open-mode=append).
+    if (size < fd.pos)
+      throw Error(f.path + ": shorter (" + std::to_string(size) + " bytes) than the offset " +
+                      std::to_string(fd.pos) + " fd " + std::to_string(fd.fd) +
+                      " was writing at: truncated since (open it with O_APPEND, or for a SLURM job "
+                      "output use --open-mode=append)",
                   ExitCode::conflict);
   }
 }
