@@ -413,13 +413,14 @@ DumpReport dump(const DumpOptions& opts) {
     po.level = opts.level;
     po.threads = opts.threads;
     po.progress = opts.progress;
+    std::vector<img::ImageWriter::Stream> unfinished;  // finished (fdatasync) once all is read
     for (size_t i = 0; i < seized.size(); i++) {
       img::Process& p = tree.processes[i];
       if (p.zombie) continue;
       CK_LOG(1, "pid %d: writing %zu memory spans", seized[i].pid, seized[i].as.spans.size());
       auto stream = writer.open_stream("pages-" + std::to_string(p.pid) + ".ck", img::FileKind::pages);
       PageDumpStats ps = dump_pages(seized[i].pid, seized[i].as.spans, stream, po, p.pages);
-      stream.finish();
+      unfinished.push_back(std::move(stream));
       p.pages_raw_bytes = ps.raw_bytes;
       p.zero_pages_skipped = ps.zero_pages;
       rep.pages += ps.pages_dumped;
@@ -432,16 +433,21 @@ DumpReport dump(const DumpOptions& opts) {
       UniqueFd src = open_content_source(source, tree.files[id].size);
       auto stream = writer.open_stream(tree.files[id].content, img::FileKind::file_content);
       write_file_content(src.get(), tree.files[id].size, stream);
-      stream.finish();
+      unfinished.push_back(std::move(stream));
     }
-    writer.write_file("tree.ck", img::FileKind::tree, img::encode_tree(tree));
-    CK_LOG(1, "committing image");
-    writer.commit(manifest);
+    // Everything of the processes is read. A process left running goes now: the final
+    // fdatasyncs and the commit need nothing more from it, and a failure there still leaves
+    // it running untouched (only the image is lost).
     if (opts.leave_running) {
       for (auto& sp : seized)
         for (auto& t : sp.threads) t.put_back();
       rep.frozen_seconds = since(frozen_at);
-    } else {
+    }
+    for (auto& stream : unfinished) stream.finish();
+    writer.write_file("tree.ck", img::FileKind::tree, img::encode_tree(tree));
+    CK_LOG(1, "committing image");
+    writer.commit(manifest);
+    if (!opts.leave_running) {
       // The whole tree goes at once: no process may see another die and react.
       for (auto& sp : seized)
         if (!sp.zombie) ::kill(sp.pid, SIGKILL);

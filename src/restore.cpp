@@ -296,7 +296,7 @@ pid_t clone_with_pid(pid_t pid, int exit_signal) {
     }
     std::map<int32_t, int> shared_file_fd;
     for (const auto& [file_id, id] : ctx.ofds.shared_files) shared_file_fd[file_id] = ctx.ofds.staging_base + id;
-    premap_memory(tree, p, ctx.plans[index], ctx.image->dir, shared_file_fd);
+    premap_memory(*ctx.image, p, ctx.plans[index], shared_file_fd);
     std::vector<int> internal = {ctx.err_fd()};
     if (p.mm.exe_file_id >= 0) {
       int exe = open_image_file_object(tree.files.at(static_cast<size_t>(p.mm.exe_file_id)), ctx.image->dir, O_RDONLY);
@@ -550,7 +550,9 @@ void kill_tree(const RestoreContext& ctx, pid_t root) {
 RestoreResult restore(const RestoreOptions& opts) {
   auto t0 = Clock::now();
   CK_LOG(1, "loading and verifying image %s", opts.dir.c_str());
-  img::LoadedImage image = img::load_image(opts.dir, true);
+  // Everything but the pages files is verified before anything is created; those are hashed
+  // while they are decompressed, which fails the restore before the process runs.
+  img::LoadedImage image = img::load_image(opts.dir, img::DataCheck::except_pages);
   const img::Tree& tree = image.tree;
   if (tree.processes.empty()) throw Error(opts.dir + ": image without processes", ExitCode::bad_image);
   return with_context("restore pid " + std::to_string(tree.processes[0].pid), [&]() -> RestoreResult {
