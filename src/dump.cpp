@@ -389,6 +389,7 @@ DumpReport dump(const DumpOptions& opts) {
     CK_LOG(1, "seizing the tree of pid %d", root);
     std::vector<SeizedProcess> seized = seize_tree(root);
     auto frozen_at = Clock::now();
+    rep.seize_seconds = std::chrono::duration<double>(frozen_at - t0).count();
     FileTable files(tree.files);
     tree.processes.resize(seized.size());
     std::vector<ProcessFds> fds;
@@ -409,6 +410,8 @@ DumpReport dump(const DumpOptions& opts) {
     const SeizedProcess& first = seized[0];
     fill_manifest(manifest, tree, first.pid, first.as.vdso_start, first.as.vdso_end);
 
+    auto phase = Clock::now();
+    rep.state_seconds = std::chrono::duration<double>(phase - frozen_at).count();
     PageDumpOptions po;
     po.level = opts.level;
     po.threads = opts.threads;
@@ -426,7 +429,13 @@ DumpReport dump(const DumpOptions& opts) {
       rep.pages += ps.pages_dumped;
       rep.zero_pages += ps.zero_pages;
       rep.raw_bytes += ps.raw_bytes;
-      rep.image_bytes += ps.written_bytes;
+      rep.pages_bytes += ps.written_bytes;
+      rep.read_seconds += ps.read_seconds;
+      rep.compress_seconds += ps.compress_seconds;
+      rep.write_seconds += ps.write_seconds;
+      rep.writer_wait_seconds += ps.writer_wait_seconds;
+      rep.frames += ps.frames;
+      rep.raw_frames += ps.raw_frames;
     }
     for (auto& [id, source] : files.content_sources()) {
       CK_LOG(1, "saving content of deleted file %s", tree.files[id].path.c_str());
@@ -443,10 +452,17 @@ DumpReport dump(const DumpOptions& opts) {
         for (auto& t : sp.threads) t.put_back();
       rep.frozen_seconds = since(frozen_at);
     }
+    rep.pages_seconds = since(phase);
+    phase = Clock::now();
     for (auto& stream : unfinished) stream.finish();
+    rep.sync_seconds = since(phase);
+    phase = Clock::now();
     writer.write_file("tree.ck", img::FileKind::tree, img::encode_tree(tree));
     CK_LOG(1, "committing image");
     writer.commit(manifest);
+    rep.commit_seconds = since(phase);
+    rep.image_bytes = writer.bytes_written();
+    phase = Clock::now();
     if (!opts.leave_running) {
       // The whole tree goes at once: no process may see another die and react.
       for (auto& sp : seized)
@@ -460,6 +476,7 @@ DumpReport dump(const DumpOptions& opts) {
       rep.frozen_seconds = since(frozen_at);
       wait_gone(root);
     }
+    rep.end_seconds = since(phase);
     rep.total_seconds = since(t0);
     return rep;
   });

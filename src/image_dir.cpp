@@ -539,6 +539,7 @@ uint64_t ImageWriter::write_whole(const std::string& name, FileKind kind, std::s
   write_all(fd.get(), header.data(), header.size(), name);
   write_all(fd.get(), payload.data(), payload.size(), name);
   if (::fdatasync(fd.get()) != 0) throw_errno("fdatasync " + name);
+  bytes_written_ += header.size() + payload.size();
   XXH3_state_t* state = XXH3_createState();
   if (!state) throw Error("out of memory");
   std::unique_ptr<XXH3_state_t, decltype(&XXH3_freeState)> guard(state, XXH3_freeState);
@@ -649,6 +650,7 @@ void ImageWriter::Stream::finish() {
     throw Error(s.name + ": wrote " + std::to_string(s.offset) + " bytes but the file has " +
                 std::to_string(st.st_size));
   s.owner->entries_.push_back(ManifestEntry{s.name, s.offset, XXH3_64bits_digest(s.state)});
+  s.owner->bytes_written_ += s.offset;
   s.fd.reset();
   s.buf = std::string();
   s.finished = true;

@@ -76,6 +76,8 @@ class ImageWriter {
   const std::string& staging_path() const { return staging_; }
   // DIR.d/<version> of the committed image; empty before commit() succeeded.
   const std::string& version_path() const { return version_; }
+  // Bytes of every file written so far (headers included; manifest.ck once committed).
+  uint64_t bytes_written() const { return bytes_written_; }
   void set_keep(unsigned keep);
   unsigned keep() const { return keep_; }
 
@@ -133,6 +135,7 @@ class ImageWriter {
   unsigned keep_ = kDefaultKeep;
   bool committed_ = false;
   bool made_versions_dir_ = false;
+  uint64_t bytes_written_ = 0;
   std::vector<ManifestEntry> entries_;
   std::string parent_;
   UniqueFd staging_fd_;

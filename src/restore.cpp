@@ -580,6 +580,9 @@ RestoreResult restore(const RestoreOptions& opts) {
     }
     raise_fd_limit();
     ctx.ofds = plan_ofds(tree);
+    auto phase = Clock::now();
+    RestoreResult res;
+    res.load_seconds = std::chrono::duration<double>(phase - t0).count();
 
     SpecialMappings own = own_special_mappings();
     std::vector<Range> taken;
@@ -627,6 +630,8 @@ RestoreResult restore(const RestoreOptions& opts) {
         if (write(go_w.get(), &g, 1) != 1) throw_errno("start pid " + std::to_string(root));
         go_w.reset();
         wait_all_prepared(ctx);
+        res.prepare_seconds = std::chrono::duration<double>(Clock::now() - phase).count();
+        phase = Clock::now();
         CK_LOG(1, "all %zu processes prepared; putting their memory in place", tree.processes.size());
         for (size_t i = 0; i < tree.processes.size(); i++) {
           if (tree.processes[i].zombie) continue;
@@ -646,9 +651,12 @@ RestoreResult restore(const RestoreOptions& opts) {
         }
         throw;
       }
+      res.place_seconds = std::chrono::duration<double>(Clock::now() - phase).count();
+      phase = Clock::now();
       size_t k = 0;
       for (size_t i = 0; i < tree.processes.size(); i++)
         if (!tree.processes[i].zombie) hand_over(tree.processes[i], finished[k++]);
+      res.handover_seconds = std::chrono::duration<double>(Clock::now() - phase).count();
     } catch (...) {
       kill_tree(ctx, root);
       // Traced threads stay zombies until we reap them, and the root only after them.
@@ -660,9 +668,10 @@ RestoreResult restore(const RestoreOptions& opts) {
     }
     for (const auto& plan : ctx.plans)
       if (plan.size) munmap(reinterpret_cast<void*>(plan.base), plan.size);
-    RestoreResult res;
     res.pid = root;
     res.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    for (const auto& e : image.manifest.entries) res.image_bytes += e.size;
+    for (const auto& p : tree.processes) res.raw_bytes += p.pages_raw_bytes;
     return res;
   });
 }
