@@ -82,7 +82,8 @@ struct Args {
                "  --sizes LIST  GiB of the smooth and random workloads (default 1,4; a size is\n"
                "                skipped when the machine lacks ~3x its memory)\n"
                "  --only LIST   run only these workloads (smooth-4G, random-1G, python, vmas, threads, ...)\n"
-               "  --levels LIST also dump the largest smooth workload with --compress=L (0 = none)\n"
+               "  --levels LIST also dump the largest smooth workload with -R --compress=L (0 = none),\n"
+               "                --repeat times each (medians)\n"
                "  --repeat N    measure everything N times, report medians (default 3)\n"
                "  --cache MODE  page cache state of the image and of zstd's file before each restore:\n"
                "                warm (read in whole first, the default) or cold (dropped)\n");
@@ -501,7 +502,7 @@ struct Samples {
 
 struct LevelRun {
   int level = 0;
-  double dump_s = 0, frozen_s = 0;
+  Samples dump_s, frozen_s;
   uint64_t image_bytes = 0;
 };
 
@@ -558,15 +559,23 @@ Result run_workload(const Args& a, const Workload& w, const std::vector<int>& le
   try {
     pid = spawn(w.argv, out, out, true);
     const std::string ready = wait_line(out, "ready ", 0, pid, 600);
-    for (int level : levels) {
-      // Leave the program running: every level dumps the same memory.
-      const std::string limg = work + "/ckpt-l" + std::to_string(level);
-      Dumped d = ckdump(a, pid, limg, work, {"-R", level == 0 ? "--compress=none" : "--compress=" + std::to_string(level)});
-      if (!d.exit.ok()) throw Error("ckdump --compress=" + std::to_string(level) + ": " + d.error);
-      r.levels.push_back({level, d.exit.secs, d.frozen_s, d.image_bytes});
-      remove_tree(limg);
-      remove_tree(limg + ".d");
-    }
+    // Rounds over the levels (medians of --repeat), so that drift hits every level alike.
+    r.levels.resize(levels.size());
+    for (unsigned round = 0; round < (levels.empty() ? 0 : a.repeat); ++round)
+      for (size_t li = 0; li < levels.size(); ++li) {
+        const int level = levels[li];
+        // Leave the program running: every level dumps the same memory.
+        const std::string limg = work + "/ckpt-l" + std::to_string(level);
+        Dumped d = ckdump(a, pid, limg, work, {"-R", level == 0 ? "--compress=none" : "--compress=" + std::to_string(level)});
+        if (!d.exit.ok()) throw Error("ckdump --compress=" + std::to_string(level) + ": " + d.error);
+        LevelRun& l = r.levels[li];
+        l.level = level;
+        l.dump_s.add(d.exit.secs);
+        l.frozen_s.add(d.frozen_s);
+        l.image_bytes = d.image_bytes;
+        remove_tree(limg);
+        remove_tree(limg + ".d");
+      }
     uint64_t rss_before = 0;
     {
       size_t len = 0;
@@ -660,8 +669,8 @@ void print_table(const std::vector<Result>& rs, unsigned repeat) {
                 r.ckrestore_mib.max(), r.child_extra_mib.max(), zs, r.zstd_bytes / 1e6, r.memcpy_.median(), ws, us,
                 ds / zs, double(r.image_bytes) / double(r.zstd_bytes), ds / ws, rst / us);
     for (const auto& l : r.levels)
-      std::printf("%-12s %8s | %7.3f %8.3f %9.1f %9s |  (one ckdump -R --compress=%s)\n", "", "", l.dump_s, l.frozen_s,
-                  l.image_bytes / 1e6, "", l.level == 0 ? "none" : std::to_string(l.level).c_str());
+      std::printf("%-12s %8s | %7.3f %8.3f %9.1f %9s |  (ckdump -R --compress=%s)\n", "", "", l.dump_s.median(),
+                  l.frozen_s.median(), l.image_bytes / 1e6, "", l.level == 0 ? "none" : std::to_string(l.level).c_str());
   }
 }
 
