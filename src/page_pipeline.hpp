@@ -71,10 +71,11 @@ struct FileCheck {
 // Decompresses every frame listed in `index` from `fd` (the pages file) straight into the
 // memory `translate` returns, on all cores. Throws Error(bad_image) on a damaged frame:
 // "pages frame N at offset X: <zstd error or what is inconsistent>".
-// With `check`, one more thread hashes the whole file sequentially meanwhile (which also
-// reads ahead for the workers when the image is not in the page cache), and a size or
-// checksum mismatch throws Error(bad_image) "<path>: checksum mismatch (file damaged)" once
-// the frames are in; the caller must then discard the memory it restored.
+// With `check`, the whole file is hashed: up to 32 MiB first, on the calling thread; a larger
+// one by one more thread, sequentially, meanwhile (which also reads ahead for the workers when
+// the image is not in the page cache). A size or checksum mismatch throws Error(bad_image)
+// "<path>: checksum mismatch (file damaged)", for a large file once the frames are in: the
+// caller must then discard the memory it restored.
 PageRestoreStats restore_pages(int fd, const std::vector<img::PageFrame>& index, const Translate& translate,
                                unsigned threads = 0, const FileCheck* check = nullptr);
 
