@@ -654,10 +654,6 @@ class FrameRestorer {
 
 // The whole-file check of restore_pages: hashes [0, size) of the file sequentially on its own
 // thread while the workers restore, and gives up early when they fail.
-// restore_pages hashes files up to this size before decompressing, larger ones meanwhile on a
-// thread of their own.
-constexpr uint64_t kHashInlineMax = 32u << 20;
-
 class FileHasher {
  public:
   FileHasher(int fd, const FileCheck& check) : fd_(fd), check_(check), state_(XXH3_createState()) {
@@ -756,7 +752,7 @@ PageRestoreStats restore_pages(int fd, const std::vector<img::PageFrame>& index,
     // A small file is hashed first, on this thread: no thread more than the workers (a
     // process being restored in a new PID namespace must not spend PIDs its relatives still
     // have to be created with), and nothing unverified is used.
-    if (file_size <= kHashInlineMax) {
+    if (file_size <= check->hash_first_max) {
       hasher->run(FirstError{});
       hasher->verify();
       hasher.reset();
