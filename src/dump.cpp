@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "arch.hpp"
+#include "dump_event_fd.hpp"
 #include "dump_fd.hpp"
 #include "dump_task.hpp"
 #include "dump_vma.hpp"
@@ -407,6 +408,7 @@ DumpReport dump(const DumpOptions& opts) {
     }
     link_fds(fds, tree.pipes);
     if (own_namespaces) use_inner_pids(tree, seized);
+    collect_event_files(fds, tree);
     const SeizedProcess& first = seized[0];
     fill_manifest(manifest, tree, first.pid, first.as.vdso_start, first.as.vdso_end);
 

@@ -13,6 +13,7 @@
 #include <cstring>
 #include <optional>
 
+#include "dump_event_fd.hpp"
 #include "error.hpp"
 #include "proc_parse.hpp"
 #include "unique_fd.hpp"
@@ -162,10 +163,12 @@ std::vector<img::Fd> collect_fds(pid_t pid, FileTable& files) {
     } else if (r.link.rfind("socket:[", 0) == 0) {
       if (fd > 2) unsupported(fd, r.link, socket_kind(pid, fd) + "s are not supported yet");
       r.kind = img::FdKind::stdio;
+    } else if (auto kind = event_fd_kind(r.link)) {
+      r.kind = *kind;  // its state is read once the whole tree is known (collect_event_files)
     } else if (r.link.rfind("anon_inode:", 0) == 0 || r.link[0] != '/') {
-      std::string what = r.link.substr(r.link.rfind("anon_inode:", 0) == 0 ? 11 : 0);
-      if (what.size() > 2 && what.front() == '[' && what.back() == ']') what = what.substr(1, what.size() - 2);
-      unsupported(fd, r.link, what + " file descriptors are not supported yet");
+      refuse_pseudo_fd(fd, r.link);
+    } else if (r.link == "/secretmem (deleted)") {
+      unsupported(fd, r.link, "memfd_secret areas are not supported (their content cannot be read)");
     } else {
       if (!have_stat) throw_errno("stat " + fdpath + " (" + r.link + ")");
       bool deleted = r.link.size() > strlen(kDeletedSuffix) &&

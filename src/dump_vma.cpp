@@ -87,6 +87,10 @@ AddressSpace collect_address_space(pid_t pid, FileTable& files) {
     if (m.path.size() > 1 && m.path[0] == '[' && !is_anon_name(m.path) && m.path.rfind("[anon_shmem:", 0) != 0)
       unsupported(m, "special mapping " + m.path + " is not supported");
 
+    // Rings of io_uring, perf event buffers, ... mapped from an anonymous-inode file.
+    if (m.path.rfind("anon_inode:", 0) == 0) unsupported(m, "mappings of anonymous-inode files are not supported");
+    if (m.path == "/secretmem") unsupported(m, "memfd_secret areas are not supported (their content cannot be read)");
+
     const bool anon = m.inode == 0 && (is_anon_name(m.path) || m.path.rfind("[anon_shmem:", 0) == 0);
     if (anon && !m.shared) {
       v.kind = img::VmaKind::anon_private;

@@ -224,6 +224,8 @@ void enc(Writer& w, const File& f) {
   w.u64(f.rdev);
   w.boolean(f.deleted);
   w.str(f.content);
+  w.boolean(f.memfd);
+  w.u32(f.seals);
 }
 void dec(Reader& r, File& f) {
   f.id = r.i32();
@@ -237,6 +239,8 @@ void dec(Reader& r, File& f) {
   f.rdev = r.u64();
   f.deleted = r.boolean();
   f.content = r.str();
+  f.memfd = r.boolean();
+  f.seals = r.u32();
 }
 
 void enc(Writer& w, const Fd& f) {
@@ -249,10 +253,11 @@ void enc(Writer& w, const Fd& f) {
   w.i32(f.pipe_id);
   w.i32(f.ofd_id);
   w.str(f.link);
+  w.i32(f.event_id);
 }
 void dec(Reader& r, Fd& f) {
   f.fd = r.i32();
-  f.kind = r.enumeration<FdKind>("FdKind", static_cast<uint8_t>(FdKind::stdio));
+  f.kind = r.enumeration<FdKind>("FdKind", kMaxFdKind);
   f.flags = r.u32();
   f.cloexec = r.boolean();
   f.pos = r.u64();
@@ -260,6 +265,7 @@ void dec(Reader& r, Fd& f) {
   f.pipe_id = r.i32();
   f.ofd_id = r.i32();
   f.link = r.str();
+  f.event_id = r.i32();
 }
 
 void enc(Writer& w, const Pipe& p) {
@@ -273,6 +279,69 @@ void dec(Reader& r, Pipe& p) {
   p.ino = r.u64();
   p.capacity = r.u32();
   p.data = r.str();
+}
+
+// event fds
+
+void enc(Writer& w, const EpollTarget& t) {
+  w.i32(t.tfd);
+  w.u32(t.events);
+  w.u64(t.data);
+  w.i32(t.target_ofd);
+}
+void dec(Reader& r, EpollTarget& t) {
+  t.tfd = r.i32();
+  t.events = r.u32();
+  t.data = r.u64();
+  t.target_ofd = r.i32();
+}
+
+void enc(Writer& w, const InotifyWatch& i) {
+  w.i32(i.wd);
+  w.u32(i.mask);
+  w.u64(i.dev);
+  w.u64(i.ino);
+  w.str(i.path);
+}
+void dec(Reader& r, InotifyWatch& i) {
+  i.wd = r.i32();
+  i.mask = r.u32();
+  i.dev = r.u64();
+  i.ino = r.u64();
+  i.path = r.str();
+}
+
+void enc(Writer& w, const EventFile& e) {
+  w.i32(e.id);
+  w.u8(static_cast<uint8_t>(e.kind));
+  w.u64(e.count);
+  w.boolean(e.semaphore);
+  w.u64(e.sigmask);
+  w.i32(e.clockid);
+  w.u32(e.settime_flags);
+  w.i64(e.value_ns);
+  w.i64(e.interval_ns);
+  w.i64(e.deadline_ns);
+  w.i32(e.pid);
+  w.boolean(e.thread);
+  enc_vec(w, e.targets, "epoll target");
+  enc_vec(w, e.watches, "inotify watch");
+}
+void dec(Reader& r, EventFile& e) {
+  e.id = r.i32();
+  e.kind = r.enumeration<FdKind>("FdKind", kMaxFdKind);
+  e.count = r.u64();
+  e.semaphore = r.boolean();
+  e.sigmask = r.u64();
+  e.clockid = r.i32();
+  e.settime_flags = r.u32();
+  e.value_ns = r.i64();
+  e.interval_ns = r.i64();
+  e.deadline_ns = r.i64();
+  e.pid = r.i32();
+  e.thread = r.boolean();
+  dec_vec(r, e.targets, "epoll target");
+  dec_vec(r, e.watches, "inotify watch");
 }
 
 // signals, threads
@@ -531,6 +600,10 @@ void check_refs(const Tree& t) {
       std::string where = proc + " fd " + std::to_string(fd.fd);
       check_ref(where, "file_id", fd.file_id, t.files.size(), "files");
       check_ref(where, "pipe_id", fd.pipe_id, t.pipes.size(), "pipes");
+      check_ref(where, "event_id", fd.event_id, t.event_files.size(), "event files");
+      bool event_kind = fd.kind >= FdKind::eventfd && fd.kind <= FdKind::pidfd;
+      if (event_kind && (fd.event_id < 0 || t.event_files[static_cast<size_t>(fd.event_id)].kind != fd.kind))
+        throw Error("tree.ck: " + where + ": no event file of its kind", ExitCode::bad_image);
     }
   }
 }
@@ -595,6 +668,7 @@ std::string encode_tree(const Tree& t) {
   enc_vec(w, t.files, "file");
   enc_vec(w, t.pipes, "pipe");
   enc_vec(w, t.processes, "process");
+  enc_vec(w, t.event_files, "event file");
   return w.take();
 }
 
@@ -608,6 +682,7 @@ Tree decode_tree(std::string_view payload) {
   dec_vec(r, t.files, "file");
   dec_vec(r, t.pipes, "pipe");
   dec_vec(r, t.processes, "process");
+  dec_vec(r, t.event_files, "event file");
   r.expect_end();
   check_refs(t);
   return t;

@@ -189,6 +189,13 @@ const char* fd_kind_name(FdKind k) {
     case FdKind::file: return "file";
     case FdKind::pipe: return "pipe";
     case FdKind::stdio: return "stdio";
+    case FdKind::eventfd: return "eventfd";
+    case FdKind::epoll: return "epoll";
+    case FdKind::signalfd: return "signalfd";
+    case FdKind::timerfd: return "timerfd";
+    case FdKind::inotify: return "inotify";
+    case FdKind::pidfd: return "pidfd";
+    default: break;
   }
   return "?";
 }
@@ -326,6 +333,10 @@ void files_json(Json& j, const Tree& t) {
     if (f.rdev) j.field_hex("rdev", f.rdev);
     j.field("deleted", f.deleted);
     if (!f.content.empty()) j.field("content", f.content);
+    if (f.memfd) {
+      j.field("memfd", true);
+      j.field_hex("seals", f.seals);
+    }
     j.end_object();
   }
   j.end_array();
@@ -337,6 +348,60 @@ void files_json(Json& j, const Tree& t) {
     j.field("ino", p.ino);
     j.field("capacity", p.capacity);
     j.field("queued_bytes", uint64_t{p.data.size()});
+    j.end_object();
+  }
+  j.end_array();
+  j.key("event_files");
+  j.begin_array();
+  for (const EventFile& e : t.event_files) {
+    j.begin_object(true);
+    j.field("id", e.id);
+    j.field("kind", fd_kind_name(e.kind));
+    switch (e.kind) {
+      case FdKind::eventfd:
+        j.field("count", e.count);
+        j.field("semaphore", e.semaphore);
+        break;
+      case FdKind::signalfd: j.field_hex("sigmask", e.sigmask); break;
+      case FdKind::timerfd:
+        j.field("clockid", e.clockid);
+        j.field("settime_flags", e.settime_flags);
+        j.field("value_ns", e.value_ns);
+        j.field("interval_ns", e.interval_ns);
+        if (e.deadline_ns) j.field("deadline_ns", e.deadline_ns);
+        j.field("ticks", e.count);
+        break;
+      case FdKind::pidfd:
+        j.field("pid", e.pid);
+        if (e.thread) j.field("thread", true);
+        break;
+      case FdKind::epoll:
+        j.key("targets");
+        j.begin_array(true);
+        for (const auto& x : e.targets) {
+          j.begin_object(true);
+          j.field("tfd", x.tfd);
+          j.field_hex("events", x.events);
+          j.field_hex("data", x.data);
+          j.field("ofd", x.target_ofd);
+          j.end_object();
+        }
+        j.end_array();
+        break;
+      case FdKind::inotify:
+        j.key("watches");
+        j.begin_array(true);
+        for (const auto& w : e.watches) {
+          j.begin_object(true);
+          j.field("wd", w.wd);
+          j.field_hex("mask", w.mask);
+          j.field("path", w.path);
+          j.end_object();
+        }
+        j.end_array();
+        break;
+      default: break;
+    }
     j.end_object();
   }
   j.end_array();
@@ -469,6 +534,7 @@ void fds_json(Json& j, const Tree& t, const std::vector<Fd>& fds) {
     j.field("pos", fd.pos);
     j.field("path", fd_path(t, fd));
     j.field("ofd", fd.ofd_id);
+    if (fd.event_id >= 0) j.field("event", fd.event_id);
     j.end_object();
   }
   j.end_array();

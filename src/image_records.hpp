@@ -10,7 +10,7 @@
 namespace ck::img {
 
 // Bumped on any incompatible change of any record below.
-constexpr uint32_t kFormatVersion = 1;
+constexpr uint32_t kFormatVersion = 2;
 
 // ---- memory ----------------------------------------------------------------------------
 
@@ -66,6 +66,9 @@ struct File {
   uint64_t dev = 0, ino = 0, rdev = 0;
   bool deleted = false;  // unlinked but open/mapped: content is in the image
   std::string content;   // image file name holding the content of a deleted file, else empty
+  // A memfd (path "/memfd:NAME"): recreated with memfd_create, its seals (F_GET_SEALS) put back.
+  bool memfd = false;
+  uint32_t seals = 0;
 };
 
 // ---- fds -------------------------------------------------------------------------------
@@ -74,7 +77,15 @@ enum class FdKind : uint8_t {
   file = 0,    // anything with a File entry: regular, directory, char device, named fifo
   pipe = 1,    // an anonymous pipe end; Tree::pipes[pipe_id]
   stdio = 2,   // a pipe/tty/socket on 0/1/2 that ckrestore re-attaches to its own stdio
+  // 3: sockets
+  eventfd = 4,   // Tree::event_files[event_id], for every kind below
+  epoll = 5,
+  signalfd = 6,
+  timerfd = 7,
+  inotify = 8,
+  pidfd = 9,
 };
+constexpr uint8_t kMaxFdKind = 9;
 
 struct Fd {
   int32_t fd = -1;
@@ -86,6 +97,7 @@ struct Fd {
   int32_t pipe_id = -1;      // kind == pipe
   int32_t ofd_id = -1;       // open file description: fds (of any process) with one id share it
   std::string link;          // readlink of /proc/PID/fd/N, for messages
+  int32_t event_id = -1;     // eventfd .. pidfd: Tree::event_files
 };
 
 struct Pipe {
@@ -93,6 +105,41 @@ struct Pipe {
   uint64_t ino = 0;
   uint32_t capacity = 0;     // F_GETPIPE_SZ
   std::string data;          // bytes queued at dump time
+};
+
+// One entry of an epoll interest list. The kernel keys it by (file, fd number): the file is the
+// open file description target_ofd (held by some fd of the tree), added under number tfd.
+struct EpollTarget {
+  int32_t tfd = -1;
+  uint32_t events = 0;
+  uint64_t data = 0;
+  int32_t target_ofd = -1;
+};
+
+struct InotifyWatch {
+  int32_t wd = -1;
+  uint32_t mask = 0;          // as shown by fdinfo: events plus IN_ONESHOT, IN_EXCL_UNLINK, ...
+  uint64_t dev = 0, ino = 0;  // the watched inode, to check the path still names it
+  std::string path;
+};
+
+// The state of an anonymous-inode open file description (one record per description, shared
+// by every fd with its ofd_id). Which fields matter depends on the FdKind of its fds.
+struct EventFile {
+  int32_t id = -1;
+  FdKind kind = FdKind::eventfd;
+  uint64_t count = 0;           // eventfd: counter; timerfd: expirations not yet read
+  bool semaphore = false;       // eventfd: EFD_SEMAPHORE
+  uint64_t sigmask = 0;         // signalfd
+  int32_t clockid = 0;          // timerfd
+  uint32_t settime_flags = 0;   // timerfd: TFD_TIMER_ABSTIME, TFD_TIMER_CANCEL_ON_SET
+  int64_t value_ns = 0;         // timerfd: time to the next expiry (0: disarmed)
+  int64_t interval_ns = 0;      // timerfd
+  int64_t deadline_ns = 0;      // timerfd, absolute CLOCK_REALTIME: the wall-clock expiry
+  int32_t pid = 0;              // pidfd: the process (tree PID) it refers to; 0: already reaped
+  bool thread = false;          // pidfd: PIDFD_THREAD
+  std::vector<EpollTarget> targets;  // epoll
+  std::vector<InotifyWatch> watches; // inotify, in wd order
 };
 
 // ---- signals, threads ------------------------------------------------------------------
@@ -223,6 +270,7 @@ struct Tree {
   std::vector<File> files;
   std::vector<Pipe> pipes;
   std::vector<Process> processes;  // processes[0] is the root
+  std::vector<EventFile> event_files;
 };
 
 // One file of the image directory and its checksum, listed in the manifest.

@@ -618,6 +618,171 @@ FdInfo parse_fdinfo(std::string_view text, std::string_view file) {
   return info;
 }
 
+namespace {
+
+// "key: value" pairs of a line like "tfd:        6 events:       1d data: 1234  pos:0 ino:1a" or
+// "inotify wd:1 ino:3c51a sdev:fe00000 mask:300": a label ends in ':' and its value follows,
+// in the same token or the next.
+std::vector<std::pair<std::string_view, std::string_view>> labeled_values(std::string_view line, const Where& w) {
+  std::vector<std::pair<std::string_view, std::string_view>> out;
+  Tokens t(line);
+  for (std::string_view tok; t.next(tok);) {
+    size_t colon = tok.find(':');
+    if (colon == std::string_view::npos) continue;  // a leading word ("inotify")
+    std::string_view key = tok.substr(0, colon), value = tok.substr(colon + 1);
+    if (value.empty() && !t.next(value)) w.fail("no value after " + quote(key));
+    out.emplace_back(key, value);
+  }
+  return out;
+}
+
+// Every value of a line's labels must be present once: returns them in the order of `keys`.
+template <size_t N>
+std::array<std::string_view, N> need_labels(std::string_view line, const Where& w, const std::array<const char*, N>& keys) {
+  std::array<std::string_view, N> out{};
+  std::array<bool, N> seen{};
+  for (auto& [k, v] : labeled_values(line, w))
+    for (size_t i = 0; i < N; i++)
+      if (k == keys[i]) {
+        out[i] = v;
+        seen[i] = true;
+      }
+  for (size_t i = 0; i < N; i++)
+    if (!seen[i]) w.fail(std::string("no '") + keys[i] + ":' in " + quote(line));
+  return out;
+}
+
+// "(sec, nsec)" as timerfd shows it_value and it_interval.
+int64_t timespec_ns(std::string_view v, const Where& w, const char* what) {
+  v = trim(v);
+  if (v.size() < 5 || v.front() != '(' || v.back() != ')') w.fail(std::string("bad ") + what + " " + quote(v));
+  v = v.substr(1, v.size() - 2);
+  size_t comma = v.find(',');
+  if (comma == std::string_view::npos) w.fail(std::string("bad ") + what + " " + quote(v));
+  auto sec = number<int64_t>(trim(v.substr(0, comma)), w, what);
+  auto nsec = number<int64_t>(trim(v.substr(comma + 1)), w, what);
+  if (sec < 0 || nsec < 0 || nsec >= 1000000000 || sec > INT64_MAX / 1000000000 - 1)
+    w.fail(std::string(what) + " out of range " + quote(v));
+  return sec * 1000000000 + nsec;
+}
+
+}  // namespace
+
+EventfdInfo parse_eventfd_fdinfo(std::string_view text, std::string_view file) {
+  EventfdInfo out;
+  bool have_count = false;
+  Lines lines(text, file);
+  for (std::string_view line; lines.next(line);) {
+    std::string_view key, value;
+    if (!single_key_value(line, key, value)) continue;
+    if (key == "eventfd-count") {
+      out.count = number<uint64_t>(value, lines.where(), "eventfd-count", 16);
+      have_count = true;
+    } else if (key == "eventfd-semaphore") {
+      out.semaphore = number<int>(value, lines.where(), "eventfd-semaphore") != 0;
+    }
+  }
+  if (!have_count) fail_file(file, "no 'eventfd-count:' line");
+  return out;
+}
+
+TimerfdInfo parse_timerfd_fdinfo(std::string_view text, std::string_view file) {
+  TimerfdInfo out;
+  unsigned seen = 0;
+  Lines lines(text, file);
+  for (std::string_view line; lines.next(line);) {
+    const Where& w = lines.where();
+    if (line.substr(0, 14) == "settime flags:") {
+      out.settime_flags = number<uint32_t>(trim(line.substr(14)), w, "settime flags", 8);
+      seen |= 1;
+      continue;
+    }
+    std::string_view key, value;
+    if (!single_key_value(line, key, value)) continue;
+    if (key == "clockid") out.clockid = number<int>(value, w, "clockid"), seen |= 2;
+    else if (key == "ticks") out.ticks = number<uint64_t>(value, w, "ticks"), seen |= 4;
+    else if (key == "it_value") out.value_ns = timespec_ns(value, w, "it_value"), seen |= 8;
+    else if (key == "it_interval") out.interval_ns = timespec_ns(value, w, "it_interval"), seen |= 16;
+  }
+  if (seen != 31) fail_file(file, "not a timerfd (clockid, ticks, settime flags, it_value, it_interval expected)");
+  return out;
+}
+
+uint64_t parse_signalfd_fdinfo(std::string_view text, std::string_view file) {
+  Lines lines(text, file);
+  for (std::string_view line; lines.next(line);) {
+    std::string_view key, value;
+    if (single_key_value(line, key, value) && key == "sigmask") return number<uint64_t>(value, lines.where(), "sigmask", 16);
+  }
+  fail_file(file, "no 'sigmask:' line");
+}
+
+std::vector<EpollTfd> parse_epoll_fdinfo(std::string_view text, std::string_view file) {
+  std::vector<EpollTfd> out;
+  Lines lines(text, file);
+  for (std::string_view line; lines.next(line);) {
+    if (line.substr(0, 4) != "tfd:") continue;
+    const Where& w = lines.where();
+    auto v = need_labels<6>(line, w, {"tfd", "events", "data", "pos", "ino", "sdev"});
+    EpollTfd e;
+    e.tfd = number<int>(v[0], w, "tfd");
+    e.events = number<uint32_t>(v[1], w, "events", 16);
+    e.data = number<uint64_t>(v[2], w, "data", 16);
+    e.pos = number<uint64_t>(v[3], w, "pos");
+    e.ino = number<uint64_t>(v[4], w, "ino", 16);
+    e.sdev = number<uint32_t>(v[5], w, "sdev", 16);
+    if (e.tfd < 0) w.fail("negative tfd");
+    out.push_back(e);
+  }
+  return out;
+}
+
+std::vector<InotifyMark> parse_inotify_fdinfo(std::string_view text, std::string_view file) {
+  std::vector<InotifyMark> out;
+  Lines lines(text, file);
+  for (std::string_view line; lines.next(line);) {
+    if (line.substr(0, 8) != "inotify ") continue;
+    const Where& w = lines.where();
+    auto v = need_labels<5>(line, w, {"wd", "ino", "sdev", "mask", "ignored_mask"});
+    InotifyMark m;
+    m.wd = number<int>(v[0], w, "wd", 16);  // "wd:%x"
+    m.ino = number<uint64_t>(v[1], w, "ino", 16);
+    m.sdev = number<uint32_t>(v[2], w, "sdev", 16);
+    m.mask = number<uint32_t>(v[3], w, "mask", 16);
+    m.ignored_mask = number<uint32_t>(v[4], w, "ignored_mask", 16);
+    // The handle is missing when the file system cannot encode one.
+    for (auto& [k, val] : labeled_values(line, w)) {
+      if (k == "fhandle-type") m.fhandle_type = number<int>(val, w, "fhandle-type", 16);
+      if (k == "f_handle") {
+        if (val.size() % 2) w.fail("odd f_handle " + quote(val));
+        for (size_t i = 0; i < val.size(); i += 2) m.fhandle.push_back(number<uint8_t>(val.substr(i, 2), w, "f_handle", 16));
+      }
+    }
+    if (m.wd <= 0) w.fail("bad wd " + quote(v[0]));
+    out.push_back(std::move(m));
+  }
+  std::sort(out.begin(), out.end(), [](const InotifyMark& a, const InotifyMark& b) { return a.wd < b.wd; });
+  return out;
+}
+
+PidfdInfo parse_pidfd_fdinfo(std::string_view text, std::string_view file) {
+  PidfdInfo out;
+  bool have_pid = false;
+  Lines lines(text, file);
+  for (std::string_view line; lines.next(line);) {
+    std::string_view key, value;
+    if (!single_key_value(line, key, value)) continue;
+    if (key == "Pid") {
+      out.pid = number<pid_t>(value, lines.where(), "Pid");
+      have_pid = true;
+    } else if (key == "NSpid") {
+      out.nspid = number_list<pid_t>(value, lines.where(), "NSpid");
+    }
+  }
+  if (!have_pid) fail_file(file, "no 'Pid:' line");
+  return out;
+}
+
 std::vector<Limit> parse_limits(std::string_view text, std::string_view file) {
   std::vector<Limit> out(kLimitNames.size());
   std::array<bool, kLimitNames.size()> seen{};

@@ -77,6 +77,51 @@ struct FdInfo {
 };
 FdInfo parse_fdinfo(std::string_view text, std::string_view file = "fdinfo");
 
+// The fdinfo lines of anonymous-inode files (fs/eventfd.c, fs/timerfd.c, fs/signalfd.c,
+// fs/eventpoll.c, fs/notify/fdinfo.c, kernel/pid.c). Each parses the whole fdinfo text.
+struct EventfdInfo {
+  uint64_t count = 0;
+  bool semaphore = false;
+};
+EventfdInfo parse_eventfd_fdinfo(std::string_view text, std::string_view file = "fdinfo");
+
+struct TimerfdInfo {
+  int clockid = 0;
+  uint64_t ticks = 0;            // expirations not yet read
+  uint32_t settime_flags = 0;    // TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET
+  int64_t value_ns = 0;          // remaining (0: disarmed, or expired and not yet re-armed)
+  int64_t interval_ns = 0;
+};
+TimerfdInfo parse_timerfd_fdinfo(std::string_view text, std::string_view file = "fdinfo");
+
+uint64_t parse_signalfd_fdinfo(std::string_view text, std::string_view file = "fdinfo");  // sigmask
+
+struct EpollTfd {
+  int tfd = -1;
+  uint32_t events = 0;
+  uint64_t data = 0;
+  uint64_t pos = 0;
+  uint64_t ino = 0;
+  uint32_t sdev = 0;  // the kernel's dev_t encoding (major << 20 | minor)
+};
+std::vector<EpollTfd> parse_epoll_fdinfo(std::string_view text, std::string_view file = "fdinfo");
+
+struct InotifyMark {
+  int wd = -1;
+  uint64_t ino = 0;
+  uint32_t sdev = 0;  // kernel dev_t encoding
+  uint32_t mask = 0, ignored_mask = 0;
+  int fhandle_type = 0;
+  std::vector<uint8_t> fhandle;
+};
+std::vector<InotifyMark> parse_inotify_fdinfo(std::string_view text, std::string_view file = "fdinfo");
+
+struct PidfdInfo {
+  pid_t pid = -1;                 // in the PID namespace of this /proc; -1: the process is gone
+  std::vector<pid_t> nspid;       // outermost first (empty when gone)
+};
+PidfdInfo parse_pidfd_fdinfo(std::string_view text, std::string_view file = "fdinfo");
+
 // /proc/PID/limits: soft and hard value per RLIMIT_* index (0..15), RLIM_INFINITY for "unlimited".
 struct Limit {
   uint64_t soft = 0, hard = 0;

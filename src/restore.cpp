@@ -32,6 +32,7 @@
 #include "proc_parse.hpp"
 #include "ptrace_seize.hpp"
 #include "remote_syscall.hpp"
+#include "restore_event_fd.hpp"
 #include "restore_vma.hpp"
 #include "unique_fd.hpp"
 
@@ -292,8 +293,10 @@ pid_t clone_with_pid(pid_t pid, int exit_signal) {
       const img::Process& c = tree.processes[j];
       auto parent = ctx.index_of.find(c.ppid);
       if (parent == ctx.index_of.end() || parent->second != index) continue;
+      create_pending_pidfds(false);  // those of children forked so far, for this one to inherit
       if (clone_with_pid(c.pid, c.exit_signal) == 0) child_main(ctx, j);
     }
+    create_pending_pidfds(true);
     std::map<int32_t, int> shared_file_fd;
     for (const auto& [file_id, id] : ctx.ofds.shared_files) shared_file_fd[file_id] = ctx.ofds.staging_base + id;
     premap_memory(*ctx.image, p, ctx.plans[index], shared_file_fd);
@@ -305,6 +308,7 @@ pid_t clone_with_pid(pid_t pid, int exit_signal) {
       internal.push_back(ctx.exe_fd());
     }
     place_fds(p, ctx.ofds, internal);
+    fill_epolls(tree, index, ctx.ofds.internal_base + 16);
     set_process_attributes(p);
     set_signal_state(p);
     close(ctx.err_fd());
@@ -501,9 +505,11 @@ void raise_fd_limit() {
 // Until every process of the tree has stopped itself, ready to be finished. Processes and
 // threads created meanwhile are auto-attached (PTRACE_O_TRACEFORK/CLONE) and let run.
 void wait_all_prepared(RestoreContext& ctx) {
-  std::set<pid_t> waiting;
-  for (const auto& p : ctx.image->tree.processes)
-    if (!p.zombie) waiting.insert(p.pid);
+  std::set<pid_t> waiting, zombies;
+  // A recreated zombie must be seen exiting here: it is traced with PTRACE_O_EXITKILL like the
+  // rest, and one still held in its first stop when ckrestore detaches would die of SIGKILL and
+  // hand its parent the wrong status.
+  for (const auto& p : ctx.image->tree.processes) (p.zombie ? zombies : waiting).insert(p.pid);
   std::map<pid_t, pid_t> inner_of;  // outer -> inner, for the tasks seen so far
   auto inner = [&](pid_t t) {
     if (!ctx.own_ns) return t;
@@ -513,7 +519,7 @@ void wait_all_prepared(RestoreContext& ctx) {
     inner_of[t] = in;
     return in;
   };
-  while (!waiting.empty()) {
+  while (!waiting.empty() || !zombies.empty()) {
     int status = 0;
     pid_t t = waitpid(-1, &status, __WALL);
     if (t < 0) {
@@ -524,7 +530,8 @@ void wait_all_prepared(RestoreContext& ctx) {
       auto it = inner_of.find(t);
       pid_t id = ctx.own_ns ? (it == inner_of.end() ? -1 : it->second) : t;
       if (waiting.count(id)) throw Error("pid " + std::to_string(id) + " failed while being prepared");
-      continue;  // a recreated zombie
+      zombies.erase(id);
+      continue;
     }
     if (!WIFSTOPPED(status)) continue;
     int event = status >> 16, sig = WSTOPSIG(status);

@@ -4,9 +4,11 @@
 #include <fcntl.h>
 #include <sys/fsuid.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 #include <optional>
 #include <map>
 #include <set>
@@ -14,6 +16,7 @@
 #include "error.hpp"
 #include "image_dir.hpp"
 #include "page_pipeline.hpp"
+#include "restore_event_fd.hpp"
 #include "unique_fd.hpp"
 
 namespace ck {
@@ -48,7 +51,32 @@ void place(int tmp, int target) {
 // Flags that only matter at open time, or that ck must not replay.
 constexpr int kOpenOnly = O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY | O_TMPFILE;
 
+#ifndef MFD_NOEXEC_SEAL
+#define MFD_NOEXEC_SEAL 0x0008U
+#define MFD_EXEC 0x0010U
+#endif
+#ifndef F_SEAL_EXEC
+#define F_SEAL_EXEC 0x0020
+#endif
+
+// A memfd again, under its name, with its content, mode and seals (seals last: they may
+// forbid the writes that fill it).
+UniqueFd memfd_with_content(const img::File& f, const std::string& image_dir) {
+  std::string name = f.path.substr(strlen("/memfd:"));
+  unsigned exec = (f.seals & F_SEAL_EXEC) ? MFD_NOEXEC_SEAL : MFD_EXEC;
+  UniqueFd out(memfd_create(name.c_str(), MFD_CLOEXEC | MFD_ALLOW_SEALING | exec));
+  if (!out && errno == EINVAL) out.reset(memfd_create(name.c_str(), MFD_CLOEXEC | MFD_ALLOW_SEALING));
+  if (!out) throw_errno("memfd_create " + name);
+  UniqueFd src = img::open_image_file(image_dir, f.content, img::FileKind::file_content);
+  read_file_content(src.get(), out.get());
+  if (ftruncate(out.get(), static_cast<off_t>(f.size)) != 0) throw_errno("ftruncate memfd " + name);
+  if (!(f.seals & F_SEAL_EXEC)) fchmod(out.get(), f.mode & 07777);
+  if (f.seals && fcntl(out.get(), F_ADD_SEALS, f.seals) != 0) throw_errno("F_ADD_SEALS on memfd " + name);
+  return out;
+}
+
 UniqueFd tmpfile_with_content(const img::File& f, const std::string& image_dir) {
+  if (f.memfd) return memfd_with_content(f, image_dir);
   std::string dir = f.path.substr(0, f.path.rfind('/') + 1);
   if (dir.empty()) dir.push_back('/');  // not = "/": GCC 12 -O3 reports a false -Wrestrict
   UniqueFd out(as_owner([&] { return open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, f.mode & 07777); }));
@@ -65,6 +93,8 @@ UniqueFd tmpfile_with_content(const img::File& f, const std::string& image_dir) 
 }  // namespace
 
 void set_file_access_creds(const FileAccessCreds& c) { g_access = c; }
+
+int as_file_owner(const std::function<int()>& f) { return as_owner(f); }
 
 int max_fd(const img::Process& p) {
   int m = -1;
@@ -125,14 +155,21 @@ OfdPlan plan_ofds(const img::Tree& tree) {
     for (int32_t o : ofds) all.insert(all.end(), holders[o].begin(), holders[o].end());
     for (int32_t o : ofds) holders[o] = all;
   }
+  auto share_deleted = [&](size_t i, int32_t file_id) {
+    auto it = plan.shared_files.find(file_id);
+    if (it == plan.shared_files.end()) it = plan.shared_files.emplace(file_id, ++max_ofd).first;
+    holders[it->second].push_back(i);
+  };
   for (size_t i = 0; i < tree.processes.size(); i++)
-    for (const auto& v : tree.processes[i].vmas) {
-      if (v.kind != img::VmaKind::file_shared || v.file_id < 0 || !tree.files.at(static_cast<size_t>(v.file_id)).deleted)
-        continue;
-      auto it = plan.shared_files.find(v.file_id);
-      if (it == plan.shared_files.end()) it = plan.shared_files.emplace(v.file_id, ++max_ofd).first;
-      holders[it->second].push_back(i);
-    }
+    for (const auto& v : tree.processes[i].vmas)
+      if (v.kind == img::VmaKind::file_shared && v.file_id >= 0 && tree.files.at(static_cast<size_t>(v.file_id)).deleted)
+        share_deleted(i, v.file_id);
+  // Every fd of a deleted file opens that one new file too (a memfd written through an fd and
+  // read through a mapping, or opened twice, stays one file).
+  for (size_t i = 0; i < tree.processes.size(); i++)
+    for (const auto& f : tree.processes[i].fds)
+      if (f.kind == img::FdKind::file && f.file_id >= 0 && tree.files.at(static_cast<size_t>(f.file_id)).deleted)
+        share_deleted(i, f.file_id);
   for (auto& [ofd, procs] : holders) {
     // The lowest common ancestor: the deepest process on the root path of every holder.
     std::vector<size_t> common = ancestors(procs[0]);
@@ -190,9 +227,19 @@ void create_ofd(const img::Tree& tree, const img::Fd& f, const OfdPlan& plan, co
     close(fds[1]);
     pipe_done[f.pipe_id] = 1;
     return;
+  } else if (is_event_kind(f.kind)) {
+    tmp = create_event_file(tree, f, target);
+    if (tmp < 0) return;  // a pidfd of a process not forked yet
   } else {
     const img::File& file = tree.files.at(static_cast<size_t>(f.file_id));
-    tmp = open_image_file_object(file, image_dir, static_cast<int>(f.flags));
+    if (auto shared = plan.shared_files.find(f.file_id); file.deleted && shared != plan.shared_files.end()) {
+      // Reopened, so that it gets its own description with the access mode it had.
+      std::string self = "/proc/self/fd/" + std::to_string(plan.staging_base + shared->second);
+      tmp = open(self.c_str(), (static_cast<int>(f.flags) & ~kOpenOnly) | O_CLOEXEC);
+      if (tmp < 0) throw_errno("reopen deleted " + file.path);
+    } else {
+      tmp = open_image_file_object(file, image_dir, static_cast<int>(f.flags));
+    }
     if (file.type == img::FileType::regular || file.type == img::FileType::directory)
       if (lseek(tmp, static_cast<off_t>(f.pos), SEEK_SET) < 0) throw_errno("seek to " + std::to_string(f.pos));
   }
@@ -203,6 +250,7 @@ void create_ofd(const img::Tree& tree, const img::Fd& f, const OfdPlan& plan, co
 
 void create_staged_ofds(const img::Tree& tree, size_t index, const OfdPlan& plan, const std::string& image_dir,
                         StdioMode stdio, const int stdio_copy[3]) {
+  forget_pending_pidfds();
   for (const auto& [file_id, id] : plan.shared_files) {
     if (plan.creator.at(id) != index) continue;
     const img::File& f = tree.files.at(static_cast<size_t>(file_id));

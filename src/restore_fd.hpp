@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -46,6 +47,8 @@ struct FileAccessCreds {
   uint32_t uid = 0, gid = 0;
 };
 void set_file_access_creds(const FileAccessCreds& c);
+// Runs f with those credentials as the file system ones (for opens done elsewhere: inotify).
+int as_file_owner(const std::function<int()>& f);
 
 // Opens a file of the image for reading: the file at its path, or for a deleted file a new
 // unnamed file holding the content saved in the image.

@@ -17,6 +17,6 @@ restore_detached ckpt
 [ "$(awk '{print $5, $6}' /proc/$worker/stat)" = "$TARGET $TARGET" ] || fail "worker's group/session: $(awk '{print $5, $6}' /proc/$worker/stat)"
 kill -USR1 "$RESTORED"
 wait_line out.txt '^worker 1 got ping pgid-ok=1$'
-grep -q '^zombie reaped status 3$' out.txt || fail "zombie status lost: $(grep zombie out.txt)"
+grep -q '^zombie reaped status 3$' out.txt || fail "zombie status lost: $(grep zombie out.txt); image: $("$CKIMAGE" show ckpt | grep -E '"(zombie|exit_status)"' | tr -d ' \n')"
 grep -q '^session ok$' out.txt || fail "session/group lost"
 kill -9 "$worker" 2>/dev/null || true

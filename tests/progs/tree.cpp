@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 
@@ -18,6 +19,8 @@ int main() {
   if (pipe(p) != 0) return 1;
   pid_t zombie = fork();
   if (zombie == 0) _exit(3);
+  siginfo_t si;
+  if (waitid(P_PID, static_cast<id_t>(zombie), &si, WEXITED | WNOWAIT) != 0) return 1;  // a zombie before "ready"
   pid_t worker = fork();
   if (worker == 0) {
     close(p[1]);
@@ -41,6 +44,7 @@ int main() {
     int st = 0;
     pid_t r = waitpid(zombie, &st, WNOHANG);
     printf("zombie %s status %d\n", r == zombie ? "reaped" : "MISSING", WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+    if (!WIFEXITED(st)) printf("zombie raw status %#x errno %d\n", st, r < 0 ? errno : 0);
     printf("session %s\n", getsid(0) == getpid() && getpgrp() == getpid() ? "ok" : "WRONG");
     fflush(stdout);
     if (write(p[1], "ping", 4) != 4) printf("pipe WRONG\n");

@@ -130,6 +130,29 @@ Tree make_full_tree() {
                   ""}};
   t.pipes = {Pipe{0, f.u64(), 65536, std::string("queued\0bytes", 12)}};
   t.processes = {make_process(f, 412), make_process(f, 413)};
+  t.files[0].memfd = true;
+  t.files[0].seals = 0x1f;
+  EventFile ep;
+  ep.id = 0;
+  ep.kind = FdKind::epoll;
+  ep.targets = {EpollTarget{4, 0x80000019, f.u64(), 1}};
+  EventFile tf;
+  tf.id = 1;
+  tf.kind = FdKind::timerfd;
+  tf.clockid = 7;
+  tf.settime_flags = 1;
+  tf.value_ns = f.i64();
+  tf.interval_ns = f.i64();
+  tf.deadline_ns = f.i64();
+  tf.count = f.u64();
+  EventFile in;
+  in.id = 2;
+  in.kind = FdKind::inotify;
+  in.watches = {InotifyWatch{3, 0x4000002, f.u64(), f.u64(), f.str("/etc/watched")}};
+  t.event_files = {ep, tf, in};
+  Fd efd{7, FdKind::epoll, 2, true, 0, -1, -1, 4, "anon_inode:[eventpoll]"};
+  efd.event_id = 0;
+  t.processes[1].fds.push_back(efd);
   return t;
 }
 
@@ -163,6 +186,9 @@ std::string diff(const Vma&, const Vma&, const std::string&);
 std::string diff(const File&, const File&, const std::string&);
 std::string diff(const Fd&, const Fd&, const std::string&);
 std::string diff(const Pipe&, const Pipe&, const std::string&);
+std::string diff(const EpollTarget&, const EpollTarget&, const std::string&);
+std::string diff(const InotifyWatch&, const InotifyWatch&, const std::string&);
+std::string diff(const EventFile&, const EventFile&, const std::string&);
 std::string diff(const SigAction&, const SigAction&, const std::string&);
 std::string diff(const Thread&, const Thread&, const std::string&);
 std::string diff(const Rlimit&, const Rlimit&, const std::string&);
@@ -209,6 +235,8 @@ std::string diff(const File& a, const File& b, const std::string& p) {
   CK_CMP(a, b, p, rdev);
   CK_CMP(a, b, p, deleted);
   CK_CMP(a, b, p, content);
+  CK_CMP(a, b, p, memfd);
+  CK_CMP(a, b, p, seals);
   return "";
 }
 
@@ -222,7 +250,42 @@ std::string diff(const Fd& a, const Fd& b, const std::string& p) {
   CK_CMP(a, b, p, pipe_id);
   CK_CMP(a, b, p, ofd_id);
   CK_CMP(a, b, p, link);
+  CK_CMP(a, b, p, event_id);
   return "";
+}
+
+std::string diff(const EpollTarget& a, const EpollTarget& b, const std::string& p) {
+  CK_CMP(a, b, p, tfd);
+  CK_CMP(a, b, p, events);
+  CK_CMP(a, b, p, data);
+  CK_CMP(a, b, p, target_ofd);
+  return "";
+}
+
+std::string diff(const InotifyWatch& a, const InotifyWatch& b, const std::string& p) {
+  CK_CMP(a, b, p, wd);
+  CK_CMP(a, b, p, mask);
+  CK_CMP(a, b, p, dev);
+  CK_CMP(a, b, p, ino);
+  CK_CMP(a, b, p, path);
+  return "";
+}
+
+std::string diff(const EventFile& a, const EventFile& b, const std::string& p) {
+  CK_CMP(a, b, p, id);
+  CK_CMP(a, b, p, kind);
+  CK_CMP(a, b, p, count);
+  CK_CMP(a, b, p, semaphore);
+  CK_CMP(a, b, p, sigmask);
+  CK_CMP(a, b, p, clockid);
+  CK_CMP(a, b, p, settime_flags);
+  CK_CMP(a, b, p, value_ns);
+  CK_CMP(a, b, p, interval_ns);
+  CK_CMP(a, b, p, deadline_ns);
+  CK_CMP(a, b, p, pid);
+  CK_CMP(a, b, p, thread);
+  if (auto d = diff_list(a.targets, b.targets, p + ".targets"); !d.empty()) return d;
+  return diff_list(a.watches, b.watches, p + ".watches");
 }
 
 std::string diff(const Pipe& a, const Pipe& b, const std::string& p) {
@@ -358,6 +421,7 @@ std::string diff(const Tree& a, const Tree& b) {
   CK_CMP(a, b, p, root_pid);
   if (auto d = diff_list(a.files, b.files, p + ".files"); !d.empty()) return d;
   if (auto d = diff_list(a.pipes, b.pipes, p + ".pipes"); !d.empty()) return d;
+  if (auto d = diff_list(a.event_files, b.event_files, p + ".event_files"); !d.empty()) return d;
   return diff_list(a.processes, b.processes, p + ".processes");
 }
 
@@ -593,14 +657,15 @@ BOOST_AUTO_TEST_CASE(encoding_is_little_endian_and_compact) {
   Tree t;
   t.root_pid = 0x01020304;
   std::string enc = encode_tree(t);
-  // root_pid, own_namespaces, uid_map, gid_map, then the files, pipes and processes counts.
+  // root_pid, own_namespaces, uid_map, gid_map, then the files, pipes, processes and event
+  // files counts.
   BOOST_TEST(enc == std::string("\x04\x03\x02\x01" "\0" "\0\0\0\0" "\0\0\0\0"
-                                "\0\0\0\0" "\0\0\0\0" "\0\0\0\0", 25));
+                                "\0\0\0\0" "\0\0\0\0" "\0\0\0\0" "\0\0\0\0", 29));
 }
 
 // Payload offset of the files count: an empty tree ends with the files, pipes and processes
 // counts, whatever the fields before them.
-size_t files_count_offset() { return encode_tree(Tree{}).size() - 12; }
+size_t files_count_offset() { return encode_tree(Tree{}).size() - 16; }
 
 BOOST_AUTO_TEST_CASE(every_truncation_throws) {
   std::string tree = encode_tree(make_full_tree());
@@ -651,8 +716,8 @@ BOOST_AUTO_TEST_CASE(absurd_count_is_refused_before_allocating) {
   size_t files_at = files_count_offset();
   put_u32(enc, files_at, 0xffffffff);
   BOOST_TEST(error_of([&] { decode_tree(enc); }) == "tree.ck offset " + std::to_string(files_at + kFileHeaderSize) +
-                                                        ": file count 4294967295 past end (8 bytes left)");
-  // A count that would fit bytes-wise but not element-wise: 4 bytes left cannot hold 2 processes.
+                                                        ": file count 4294967295 past end (12 bytes left)");
+  // A count that would fit bytes-wise but not element-wise: 8 bytes left cannot hold 2 processes.
   put_u32(enc, files_at, 0);
   put_u32(enc, files_at + 8, 2);
   BOOST_TEST(contains(error_of([&] { decode_tree(enc); }), "process count 2 past end"));
@@ -681,7 +746,7 @@ BOOST_AUTO_TEST_CASE(enum_and_bool_out_of_range_throw) {
   } cases[] = {
       {[](Tree& x) { x.processes[0].vmas[1].kind = VmaKind::vsyscall; }, 8, "VmaKind value 8 out of range"},
       {[](Tree& x) { x.files[0].type = FileType::regular; }, 5, "FileType value 5 out of range"},
-      {[](Tree& x) { x.processes[1].fds[2].kind = FdKind::file; }, 3, "FdKind value 3 out of range"},
+      {[](Tree& x) { x.processes[1].fds[2].kind = FdKind::file; }, 10, "FdKind value 10 out of range"},
       {[](Tree& x) { x.processes[0].pages[0].codec = Codec::zstd; }, 2, "Codec value 2 out of range"},
       {[](Tree& x) { x.files[0].deleted = false; }, 2, "bool value 2 out of range"},
       {[](Tree& x) { x.processes[1].thp_disable = false; }, 255, "bool value 255 out of range"},
@@ -738,9 +803,10 @@ BOOST_AUTO_TEST_CASE(dangling_references_are_refused) {
 
 BOOST_AUTO_TEST_CASE(manifest_version_is_checked_before_the_rest) {
   Manifest m = make_full_manifest();
-  m.format_version = 2;
-  std::string enc = encode_manifest(m).substr(0, 4) + "whatever a version 2 manifest holds";
-  BOOST_TEST(error_of([&] { decode_manifest(enc); }) == "manifest.ck: format version 2, this ck reads 1");
+  m.format_version = 9;
+  std::string enc = encode_manifest(m).substr(0, 4) + "whatever a version 9 manifest holds";
+  BOOST_TEST(error_of([&] { decode_manifest(enc); }) ==
+             "manifest.ck: format version 9, this ck reads " + std::to_string(kFormatVersion));
 }
 
 BOOST_AUTO_TEST_CASE(manifest_page_size_must_be_a_power_of_two) {
@@ -874,15 +940,16 @@ BOOST_AUTO_TEST_CASE(other_format_version_is_named) {
   std::string man = read_file(path);
   put_u32(man, 8, 7);
   write_bytes(path, man);
-  BOOST_TEST(error_of([&] { load_image(dir); }) == path + ": format version 7, this ck reads 1");
+  BOOST_TEST(error_of([&] { load_image(dir); }) == path + ": format version 7, this ck reads " + std::to_string(kFormatVersion));
 
   // A consistent file whose payload claims another version (header version left at 1).
   put_u32(man, 8, kFormatVersion);
   std::string payload = man.substr(kFileHeaderSize);
-  put_u32(payload, 0, 2);
+  put_u32(payload, 0, 9);
   put_u64(man, 24, XXH3_64bits(payload.data(), payload.size()));
   write_bytes(path, man.substr(0, kFileHeaderSize) + payload);
-  BOOST_TEST(error_of([&] { load_image(dir); }) == dir + "/manifest.ck: format version 2, this ck reads 1");
+  BOOST_TEST(error_of([&] { load_image(dir); }) ==
+             dir + "/manifest.ck: format version 9, this ck reads " + std::to_string(kFormatVersion));
 }
 
 BOOST_AUTO_TEST_CASE(missing_things_are_named) {

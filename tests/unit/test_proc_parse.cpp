@@ -76,6 +76,12 @@ void parse_everything(std::string_view text) {
   quiet([&] { proc::parse_status(text); });
   quiet([&] { proc::parse_stat(text); });
   quiet([&] { proc::parse_fdinfo(text); });
+  quiet([&] { proc::parse_eventfd_fdinfo(text); });
+  quiet([&] { proc::parse_timerfd_fdinfo(text); });
+  quiet([&] { proc::parse_signalfd_fdinfo(text); });
+  quiet([&] { proc::parse_epoll_fdinfo(text); });
+  quiet([&] { proc::parse_inotify_fdinfo(text); });
+  quiet([&] { proc::parse_pidfd_fdinfo(text); });
   quiet([&] { proc::parse_limits(text); });
   quiet([&] { proc::parse_auxv(text); });
   quiet([&] { proc::parse_mountinfo(text); });
@@ -701,6 +707,117 @@ BOOST_AUTO_TEST_CASE(malformed) {
   BOOST_TEST(contains(error_of([] { proc::parse_fdinfo("pos:\t0\nflags:\t02\nmnt_id:\t-\n"); }), "bad mnt_id"));
   BOOST_TEST(contains(error_of([] { proc::parse_fdinfo("pos:\t-1\nflags:\t02\n"); }), "bad pos"));
   BOOST_TEST(contains(error_of([] { proc::parse_fdinfo("pos:\t0\nflags:\t02\nino:\t1 2\n"); }), "bad ino"));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// ---------------------------------------------------------------------------------------------
+BOOST_AUTO_TEST_SUITE(event_fdinfo)
+
+BOOST_AUTO_TEST_CASE(eventfd) {
+  auto e = proc::parse_eventfd_fdinfo(fixture("fdinfo_eventfd.txt"));
+  BOOST_TEST(e.count == 5u);
+  BOOST_TEST(!e.semaphore);
+  // The count is hexadecimal (fs/eventfd.c prints "%16llx").
+  auto big = proc::parse_eventfd_fdinfo("pos:\t0\nflags:\t02\neventfd-count:   fffffffffffffffe\neventfd-semaphore: 1\n");
+  BOOST_TEST(big.count == 0xfffffffffffffffeull);
+  BOOST_TEST(big.semaphore);
+  BOOST_TEST(error_of([] { proc::parse_eventfd_fdinfo(fixture("fdinfo_pipe_r.txt"), "fdinfo/4"); }) ==
+             "fdinfo/4: no 'eventfd-count:' line");
+}
+
+BOOST_AUTO_TEST_CASE(timerfd) {
+  auto t = proc::parse_timerfd_fdinfo(fixture("fdinfo_timerfd.txt"));
+  BOOST_TEST(t.clockid == 1);
+  BOOST_TEST(t.ticks == 0u);
+  BOOST_TEST(t.settime_flags == 0u);
+  BOOST_TEST(t.value_ns == 88052412726ll);
+  BOOST_TEST(t.interval_ns == 1000000000ll);
+  auto a = proc::parse_timerfd_fdinfo(fixture("fdinfo_timerfd_abs.txt"));
+  BOOST_TEST(a.clockid == 0);
+  BOOST_TEST(a.settime_flags == 1u);  // TFD_TIMER_ABSTIME
+  BOOST_TEST(a.value_ns == 99603093724ll);
+  BOOST_TEST(contains(error_of([] { proc::parse_timerfd_fdinfo(fixture("fdinfo_eventfd.txt")); }), "not a timerfd"));
+  BOOST_TEST(contains(error_of([] {
+               proc::parse_timerfd_fdinfo("pos:\t0\nflags:\t02\nclockid: 1\nticks: 0\nsettime flags: 0\n"
+                                          "it_value: (1, 2000000000)\nit_interval: (0, 0)\n");
+             }),
+             "line 6: it_value out of range"));
+  BOOST_TEST(contains(error_of([] {
+               proc::parse_timerfd_fdinfo("pos:\t0\nflags:\t02\nclockid: 1\nticks: 0\nsettime flags: 0\n"
+                                          "it_value: 5\nit_interval: (0, 0)\n");
+             }),
+             "bad it_value"));
+}
+
+BOOST_AUTO_TEST_CASE(signalfd) {
+  BOOST_TEST(proc::parse_signalfd_fdinfo(fixture("fdinfo_signalfd.txt")) == 0x800u);  // SIGUSR2
+  BOOST_TEST(contains(error_of([] { proc::parse_signalfd_fdinfo(fixture("fdinfo_file.txt")); }), "no 'sigmask:'"));
+}
+
+BOOST_AUTO_TEST_CASE(epoll) {
+  auto v = proc::parse_epoll_fdinfo(fixture("fdinfo_epoll.txt"));
+  BOOST_TEST_REQUIRE(v.size() == 2u);
+  BOOST_TEST(v[0].tfd == 6);
+  BOOST_TEST(v[0].events == 0x1du);
+  BOOST_TEST(v[0].data == 0x1234u);
+  BOOST_TEST(v[0].ino == 0x1au);
+  BOOST_TEST(v[0].sdev == 0x10u);
+  BOOST_TEST(v[1].tfd == 4);
+  BOOST_TEST(v[1].events == 0x19u);
+  BOOST_TEST(v[1].data == 7u);
+  BOOST_TEST(v[1].ino == 0x20afu);
+  BOOST_TEST(proc::parse_epoll_fdinfo(fixture("fdinfo_eventfd.txt")).empty());
+  BOOST_TEST(error_of([] { proc::parse_epoll_fdinfo("pos:\t0\nflags:\t02\ntfd: 3 events: 1 data:\n"); }) ==
+             "fdinfo line 3: no value after 'data'");
+  BOOST_TEST(contains(error_of([] { proc::parse_epoll_fdinfo("pos:\t0\nflags:\t02\ntfd: 3 events: 1\n"); }),
+                      "line 3: no 'data:'"));
+  BOOST_TEST(contains(error_of([] {
+               proc::parse_epoll_fdinfo("pos:\t0\nflags:\t02\ntfd: x events: 1 data: 0 pos:0 ino:1 sdev:2\n");
+             }),
+             "bad tfd 'x'"));
+}
+
+BOOST_AUTO_TEST_CASE(inotify) {
+  auto one = proc::parse_inotify_fdinfo(fixture("fdinfo_inotify.txt"));
+  BOOST_TEST_REQUIRE(one.size() == 1u);
+  BOOST_TEST(one[0].wd == 1);
+  BOOST_TEST(one[0].ino == 0x3c51au);
+  BOOST_TEST(one[0].sdev == 0xfe00000u);
+  BOOST_TEST(one[0].mask == 0x300u);
+  BOOST_TEST(one[0].fhandle_type == 1);
+  BOOST_TEST(one[0].fhandle.size() == 8u);
+  BOOST_TEST(one[0].fhandle[0] == 0x1au);
+  // The kernel lists the newest watch first; the parser returns them in wd order.
+  auto two = proc::parse_inotify_fdinfo(fixture("fdinfo_inotify2.txt"));
+  BOOST_TEST_REQUIRE(two.size() == 2u);
+  BOOST_TEST(two[0].wd == 1);
+  BOOST_TEST(two[0].mask == 0x80000100u);  // IN_ONESHOT | IN_CREATE
+  BOOST_TEST(two[1].wd == 2);
+  BOOST_TEST(two[1].mask == 0x4000002u);   // IN_EXCL_UNLINK | IN_MODIFY
+  BOOST_TEST(two[1].ino == 0x6401bu);
+  // Every number of the line is hexadecimal, the wd too (fs/notify/fdinfo.c "wd:%x").
+  auto hex = proc::parse_inotify_fdinfo("pos:\t0\nflags:\t0\ninotify wd:186a1 ino:3c51a sdev:fe00000 mask:100 "
+                                        "ignored_mask:0 fhandle-bytes:8 fhandle-type:1 f_handle:1ac5030000000000\n");
+  BOOST_TEST_REQUIRE(hex.size() == 1u);
+  BOOST_TEST(hex[0].wd == 100001);
+  BOOST_TEST(contains(error_of([] { proc::parse_inotify_fdinfo("pos:\t0\nflags:\t0\ninotify wd:1 ino:2\n"); }),
+                      "line 3: no 'sdev:'"));
+  BOOST_TEST(contains(error_of([] {
+               proc::parse_inotify_fdinfo("pos:\t0\nflags:\t0\ninotify wd:0 ino:2 sdev:1 mask:1 ignored_mask:0\n");
+             }),
+             "bad wd"));
+}
+
+BOOST_AUTO_TEST_CASE(pidfd) {
+  auto p = proc::parse_pidfd_fdinfo(fixture("fdinfo_pidfd.txt"));
+  BOOST_TEST(p.pid == 4209);
+  BOOST_TEST_REQUIRE(p.nspid.size() == 1u);
+  BOOST_TEST(p.nspid[0] == 4209);
+  auto gone = proc::parse_pidfd_fdinfo("pos:\t0\nflags:\t02000002\nmnt_id:\t4\nino:\t4210\nPid:\t-1\n");
+  BOOST_TEST(gone.pid == -1);
+  BOOST_TEST(gone.nspid.empty());
+  BOOST_TEST(contains(error_of([] { proc::parse_pidfd_fdinfo(fixture("fdinfo_eventfd.txt")); }), "no 'Pid:'"));
 }
 
 BOOST_AUTO_TEST_SUITE_END()
