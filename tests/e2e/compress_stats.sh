@@ -61,6 +61,8 @@ for m in "${modes[@]}"; do
   [ "$got" = "$sum" ] || fail "--compress=$m: restored memory checksum $got, $sum before"
   kill -9 "$RESTORED"
   wait_gone "$RESTORED"
+  # Reaped by whoever adopted it (ckrestore -d has exited): only then is the PID free again.
+  for ((i = 0; i < 400; i++)); do [ -e "/proc/$RESTORED" ] || break; sleep 0.05; done
   log "--compress=$m restored: $(cat "restore$m.json")"
 done
 # ckrestore --stats without a file: on stderr, stdout keeps only the PID.
