@@ -20,6 +20,8 @@ const char kHelp[] =
     "                        the new image is complete and verified\n"
     "      --keep N          checkpoint versions kept in DIR.d/, the new one included (default 2)\n"
     "  -R, --leave-running   let the process run on after the checkpoint\n"
+    "      --drop-external-tcp  a TCP connection to a peer outside the tree does not stop the\n"
+    "                        checkpoint: it is closed, and the restored program finds it reset\n"
     "      --compress=MODE   none (pages stored raw), fast (zstd level -1, the default), or a\n"
     "                        zstd level N: -100..-1 (faster, larger) or 1..19 (slower, smaller)\n"
     "  -j, --threads N       compression threads (default: all CPUs)\n"
@@ -38,7 +40,7 @@ int main(int argc, char** argv) {
     ck::DumpOptions o;
     bool stats = false;
     std::string stats_path;
-    enum { kCompress = 1000, kStats, kKeep };
+    enum { kCompress = 1000, kStats, kKeep, kDropTcp };
     static const option longopts[] = {{"tree", required_argument, nullptr, 't'},
                                       {"dir", required_argument, nullptr, 'D'},
                                       {"leave-running", no_argument, nullptr, 'R'},
@@ -46,6 +48,7 @@ int main(int argc, char** argv) {
                                       {"threads", required_argument, nullptr, 'j'},
                                       {"stats", optional_argument, nullptr, kStats},
                                       {"keep", required_argument, nullptr, kKeep},
+                                      {"drop-external-tcp", no_argument, nullptr, kDropTcp},
                                       {"verbose", no_argument, nullptr, 'v'},
                                       {"help", no_argument, nullptr, 'h'},
                                       {nullptr, 0, nullptr, 0}};
@@ -68,6 +71,7 @@ int main(int argc, char** argv) {
           stats = true;
           stats_path = optarg ? optarg : "";
           break;
+        case kDropTcp: o.drop_external_tcp = true; break;
         case kKeep: o.keep = static_cast<unsigned>(ck::parse_number("--keep", optarg, 1, 1000000)); break;
         case 'v': ck::log::verbosity++; break;
         case 'h': fputs(kHelp, stdout); return 0;

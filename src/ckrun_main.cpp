@@ -25,17 +25,20 @@
 namespace {
 
 const char kHelp[] =
-    "usage: ckrun [--] PROGRAM [ARGS...]\n"
+    "usage: ckrun [--net] [--] PROGRAM [ARGS...]\n"
     "Run PROGRAM so that its user can checkpoint it (ckdump -t PID, with the PID of ckrun or of\n"
     "the program) and restore it (ckrestore) without any privilege, with the same PIDs.\n"
     "Signals TERM, INT, HUP, QUIT, USR1, USR2, CONT sent to ckrun reach the program;\n"
-    "ckrun exits with the program's status.\n";
+    "ckrun exits with the program's status.\n"
+    "  --net   also a network namespace of its own, with only loopback (up): TCP connections\n"
+    "          between its processes can then be checkpointed without privilege (TCP_REPAIR)\n";
 
-[[noreturn]] void init_main(int go_fd, char** argv) {
+[[noreturn]] void init_main(int go_fd, char** argv, bool net) {
   char go = 0;
   if (read(go_fd, &go, 1) != 1) _exit(127);
   close(go_fd);
   ck::ns::mount_own_proc();
+  if (net) ck::ns::bring_up_loopback();
   // pid 1 only receives signals it has a handler for: install one for each forwarded signal,
   // then block them all and take them with sigwaitinfo.
   sigset_t set = ck::ns::forwarded_signals();
@@ -66,15 +69,17 @@ int main(int argc, char** argv) {
       fputs(kHelp, stdout);
       return 0;
     }
+    bool net = false;
+    if (first < argc && !strcmp(argv[first], "--net")) net = true, first++;
     if (first < argc && !strcmp(argv[first], "--")) first++;
     if (first >= argc) ck::usage_error("missing PROGRAM");
     int go[2];
     if (pipe2(go, O_CLOEXEC) != 0) ck::throw_errno("pipe");
     ck::UniqueFd go_r(go[0]), go_w(go[1]);
-    pid_t init = ck::ns::clone_into_new_namespaces();
+    pid_t init = ck::ns::clone_into_new_namespaces(net);
     if (init == 0) {
       go_w.reset();
-      init_main(go_r.get(), argv + first);
+      init_main(go_r.get(), argv + first, net);
     }
     go_r.reset();
     ck::ns::write_id_maps(init, ck::ns::own_id_map(getuid()), ck::ns::own_id_map(getgid()));

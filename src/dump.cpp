@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/ptrace.h>
 #include <sys/sysmacros.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -13,16 +14,20 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <map>
+#include <optional>
 #include <thread>
 #include <vector>
 
 #include "arch.hpp"
 #include "dump_event_fd.hpp"
 #include "dump_fd.hpp"
+#include "dump_socket.hpp"
 #include "dump_task.hpp"
 #include "dump_vma.hpp"
 #include "error.hpp"
+#include "fault.hpp"
 #include "image_dir.hpp"
 #include "log.hpp"
 #include "namespaces.hpp"
@@ -39,63 +44,75 @@ namespace {
 using Clock = std::chrono::steady_clock;
 double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
-// The target's memory ckdump works with while it injects syscalls: for each thread its safety
-// net (arch::safety_code and the frame that puts the thread back if ckdump dies, one page or
-// more), then a page for syscall arguments and results. Unmapped again on the way out.
-// The one syscall that runs before any safety net exists: the mmap of the area that holds them.
-// It enters the kernel as an rt_sigreturn whose frame (below the red zone of the thread's stack,
-// where a signal frame would go) holds the thread's original state, and becomes an mmap only at
-// the syscall-entry stop; at the exit stop it is turned back into that rt_sigreturn. A ckdump
-// that dies at either stop leaves a thread that returns to exactly where it was; only the few
-// microseconds between the two stops, while the kernel maps the area, are unguarded.
-uint64_t guarded_mmap(RemoteSyscall& rs, uint64_t len) {
-  Seized& t = rs.task();
+// The two syscalls that run without a safety net: the mmap of the area that holds the nets and
+// its munmap. Each enters the kernel as an rt_sigreturn whose frame (below the red zone of the
+// thread's stack, where a signal frame would go) holds the thread's original state, and becomes
+// the syscall only at the syscall-entry stop; at the exit stop it is turned back into that
+// rt_sigreturn. A ckdump that dies at either stop leaves a thread that returns to exactly where
+// it was; only the microseconds between the two stops, while the kernel runs the syscall, are
+// unguarded (the thread would return into the vDSO code after the syscall instruction).
+int64_t guarded_syscall(Seized& t, uint64_t gadget, long nr, const uint64_t (&args)[6]) {
   const pid_t tid = t.tid();
   const auto& orig = t.original_regs();
-  const uint64_t gadget = rs.insn();
   std::vector<uint8_t> probe = arch::safety_frame(orig, t.original_sigmask(), 0);
   const uint64_t frame_addr = (arch::get_sp(orig.gp) - 128 - probe.size()) & ~uint64_t{63};
   auto frame = arch::safety_frame(orig, t.original_sigmask(), frame_addr);
   try {
     remote_write(tid, frame_addr, frame.data(), frame.size());
   } catch (const Error&) {
-    // No room on that stack: an ordinary (unguarded) injected mmap.
-    return rs.check("mmap injection area", SYS_mmap, 0, len, PROT_READ | PROT_WRITE | PROT_EXEC,
-                    MAP_PRIVATE | MAP_ANONYMOUS, static_cast<uint64_t>(-1), 0);
+    // No room on that stack: an ordinary (unguarded) injected syscall.
+    t.set_sigmask(~0ull);
+    RemoteSyscall rs(t, gadget);
+    return rs.call(nr, args[0], args[1], args[2], args[3], args[4], args[5]);
   }
-  const uint64_t args[6] = {0, len, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS,
-                            static_cast<uint64_t>(-1), 0};
   auto safe = arch::make_syscall_regs(orig.gp, gadget, arch::rt_sigreturn_nr(), args);
   arch::set_sp(safe, arch::sigreturn_sp(frame_addr));
   t.regs_dirty();
   arch::set_gp_regs(tid, safe);
+  t.set_sigmask(~0ull);  // only now: the rt_sigreturn puts the mask back too
   t.step_syscall_stop();  // entry of the rt_sigreturn
   auto at_entry = arch::get_gp_regs(tid);
-  arch::set_syscall_nr(at_entry, SYS_mmap);
+  arch::set_syscall_nr(at_entry, nr);
   arch::set_gp_regs(tid, at_entry);
-  t.step_syscall_stop();  // exit of the mmap
+  auto window = Clock::now();
+  if (nr == SYS_mmap && fault_enabled("mmap_window")) {
+    ptrace(PTRACE_SYSCALL, tid, nullptr, nullptr);
+    raise(SIGKILL);
+  }
+  t.step_syscall_stop();  // exit of the syscall
   int64_t r = arch::syscall_result(arch::get_gp_regs(tid));
   arch::set_gp_regs(tid, safe);
-  if (r < 0 && r > -4096) throw_errno("pid " + std::to_string(tid) + ": mmap injection area", static_cast<int>(-r));
-  return static_cast<uint64_t>(r);
+  CK_LOG(2, "pid %d: syscall %ld ran unguarded for %.1f us", tid, nr, since(window) * 1e6);
+  return r;
 }
 
+// The target's memory ckdump works with while it injects syscalls when there is no way back
+// (see collect_state_from_area): for each thread its safety net (arch::safety_code and the
+// frame that puts the thread back if ckdump dies, one page or more), then a page for syscall
+// arguments and results. Mapped and unmapped with guarded_syscall.
 class InjectionArea {
  public:
-  InjectionArea(RemoteSyscall& leader, const std::vector<std::vector<uint8_t>>& frames_sizes_of) : rs_(leader) {
+  InjectionArea(Seized& leader, uint64_t gadget, const std::vector<std::vector<uint8_t>>& frames_sizes_of)
+      : leader_(leader), gadget_(gadget) {
     for (const auto& f : frames_sizes_of) {
       offsets_.push_back(size_);
       size_ += (arch::kSafetyCodeSize + f.size() + 4095) & ~size_t{4095};
     }
     data_off_ = size_;
     size_ += 4096;
-    addr_ = guarded_mmap(leader, size_);
+    const uint64_t args[6] = {0, size_, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS,
+                              static_cast<uint64_t>(-1), 0};
+    int64_t r = guarded_syscall(leader, gadget, SYS_mmap, args);
+    if (r < 0 && r > -4096) throw_errno("pid " + std::to_string(leader.tid()) + ": mmap injection area", static_cast<int>(-r));
+    addr_ = static_cast<uint64_t>(r);
   }
   InjectionArea(const InjectionArea&) = delete;
   InjectionArea& operator=(const InjectionArea&) = delete;
   ~InjectionArea() {
     try {
-      rs_.call(SYS_munmap, addr_, size_);
+      const uint64_t args[6] = {addr_, size_, 0, 0, 0, 0};
+      int64_t r = guarded_syscall(leader_, gadget_, SYS_munmap, args);
+      if (r < 0) log::error("removing the injection area from the target: munmap: " + std::string(strerror(static_cast<int>(-r))));
     } catch (const Error& e) {
       log::error("removing the injection area from the target: " + e.message());
     }
@@ -105,7 +122,8 @@ class InjectionArea {
   uint64_t data() const { return addr_ + data_off_; }
 
  private:
-  RemoteSyscall& rs_;
+  Seized& leader_;
+  uint64_t gadget_;
   std::vector<size_t> offsets_;
   size_t size_ = 0, data_off_ = 0;
   uint64_t addr_ = 0;
@@ -330,6 +348,146 @@ void use_inner_pids(img::Tree& tree, const std::vector<SeizedProcess>& seized) {
   tree.gid_map = ns::normalize_id_map(proc::read_file(base + "/gid_map"));
 }
 
+// Whether the init of ckrun's namespaces has a network namespace of its own (ckrun --net).
+bool own_netns(pid_t init) {
+  struct stat a {}, b {};
+  std::string path = "/proc/" + std::to_string(init) + "/ns/net";
+  if (stat(path.c_str(), &a) != 0) throw_errno("stat " + path);
+  if (stat("/proc/self/ns/net", &b) != 0) throw_errno("stat /proc/self/ns/net");
+  return a.st_ino != b.st_ino || a.st_dev != b.st_dev;
+}
+
+// The way back of arch.hpp for one process: a return gadget in its vDSO and a sigreturn
+// trampoline in its vDSO, libc or another file mapped executable (libc first: that is where
+// it is). Empty if there is none.
+std::optional<ReturnPath> return_path(const SeizedProcess& sp) {
+  for (const auto& t : sp.threads) {
+    auto status = proc::read_file_if_exists("/proc/" + std::to_string(sp.pid) + "/task/" + std::to_string(t.tid()) + "/status");
+    if (status && arch::way_back_forbidden(*status)) return std::nullopt;
+  }
+  std::vector<std::pair<uint64_t, uint64_t>> ranges;
+  for (int libc_pass = 1; libc_pass >= 0; libc_pass--)
+    for (const auto& v : sp.as.vmas) {
+      bool file = v.kind == img::VmaKind::file_private || v.kind == img::VmaKind::file_shared;
+      bool libc = v.name.find("/libc.so") != std::string::npos || v.name.find("/libc-") != std::string::npos ||
+                  v.name.find("ld-musl") != std::string::npos;
+      if (file && (v.prot & PROT_EXEC) && libc == (libc_pass == 1)) ranges.emplace_back(v.start, v.end);
+    }
+  return find_return_path(sp.pid, sp.as.vdso_start, sp.as.vdso_end, ranges, size_t{256} << 20);
+}
+
+// One thread's injected syscalls on that way back: the frame, and below it a scratch area for
+// syscall results, on the thread's own stack below its red zone, where the kernel would write
+// the frame of a signal arriving now (the ABI lets anything clobber it). The bytes that were
+// there are put back when done. The thread points at the way back before its signals are
+// blocked, so from the first change on a ckdump that dies leaves it exactly as it was.
+class StackNet {
+ public:
+  static constexpr size_t kScratch = 4096;  // the page collect_*_state may use (dump_task.hpp)
+  static size_t frame_size(const Seized& t, const ReturnPath& path) {
+    return arch::guarded_frame(t.original_regs(), t.original_sigmask(), 0, path.trampoline).size();
+  }
+  // Between the scratch and the frame, room for what a vDSO function (arch::VdsoCall) pushes.
+  static constexpr size_t kGap = 512;
+  static uint64_t low_end(const Seized& t, size_t frame_size) {
+    return arch::guarded_frame_addr(arch::get_sp(t.original_regs().gp), frame_size) - kGap - kScratch;
+  }
+
+  StackNet(Seized& t, const ReturnPath& path) : t_(t), rs_(t, path.gadget) {
+    const size_t size = frame_size(t, path);
+    lo_ = low_end(t, size);
+    const uint64_t frame_addr = lo_ + kScratch + kGap;
+    saved_.resize(kScratch + kGap + size);
+    remote_read(t.tid(), lo_, saved_.data(), saved_.size());
+    auto frame = arch::guarded_frame(t.original_regs(), t.original_sigmask(), frame_addr, path.trampoline);
+    remote_write(t.tid(), frame_addr, frame.data(), frame.size());
+    rs_.guard(frame_addr, path.trampoline);
+    if (path.via_nr >= 0) rs_.via(path.via_nr, path.via_args);
+    const uint64_t none[6] = {};
+    t.regs_dirty();
+    arch::set_gp_regs(t.tid(), path.via_nr >= 0 ? rs_.regs_for(path.via_nr, path.via_args) : rs_.regs_for(SYS_getpid, none));
+    // Nothing may be delivered while the thread runs our syscalls; what arrives stays pending.
+    t.set_sigmask(~0ull);
+    fault_point("armed");
+  }
+  StackNet(const StackNet&) = delete;
+  StackNet& operator=(const StackNet&) = delete;
+  ~StackNet() {
+    if (done_) return;
+    try {
+      finish();
+    } catch (const Error& e) {
+      log::error("putting back pid " + std::to_string(t_.tid()) + ": " + e.message());
+    }
+  }
+
+  RemoteSyscall& rs() { return rs_; }
+  uint64_t scratch() const { return lo_; }
+  // Registers and signal mask back (Seized::restore_state), then the stack's bytes.
+  void finish() {
+    done_ = true;
+    t_.restore_state();
+    remote_write(t_.tid(), lo_, saved_.data(), saved_.size());
+  }
+
+ private:
+  Seized& t_;
+  RemoteSyscall rs_;
+  uint64_t lo_ = 0;
+  std::vector<uint8_t> saved_;
+  bool done_ = false;
+};
+
+// Whether every thread's stack has room for its StackNet (mapped and writable there): checked
+// for all before any is used, so that a process goes one way or the other as a whole.
+bool nets_fit(const SeizedProcess& sp, const ReturnPath& path) {
+  for (const auto& t : sp.threads) {
+    const size_t size = StackNet::kScratch + StackNet::kGap + StackNet::frame_size(t, path);
+    const uint64_t lo = StackNet::low_end(t, StackNet::frame_size(t, path));
+    std::vector<uint8_t> bytes(size);
+    try {
+      remote_read(t.tid(), lo, bytes.data(), bytes.size());
+      remote_write(t.tid(), lo, bytes.data(), bytes.size());  // the same bytes: only whether it can
+    } catch (const Error&) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// The fallback when the target offers no way back (no return gadget in its vDSO, no sigreturn
+// trampoline, no room on a stack): syscalls run from an injection area mapped in the target,
+// whose safety nets stay mapped should ckdump die meanwhile.
+void collect_state_from_area(SeizedProcess& sp, uint64_t gadget, img::Process& p) {
+  const pid_t pid = sp.pid;
+  std::vector<std::vector<uint8_t>> frames;
+  for (auto& t : sp.threads) frames.push_back(arch::safety_frame(t.original_regs(), 0, 0));
+  InjectionArea area(sp.threads[0], gadget, frames);
+  RemoteSyscall leader(sp.threads[0], area.code(0));
+  for (size_t i = 0; i < sp.threads.size(); i++) {
+    auto frame = arch::safety_frame(sp.threads[i].original_regs(), sp.threads[i].original_sigmask(), area.frame(i));
+    remote_write(pid, area.frame(i), frame.data(), frame.size());
+    auto code = arch::safety_code(area.code(i), area.frame(i));
+    remote_write_code(pid, area.code(i), code.data(), code.size());
+  }
+  collect_process_state(leader, area.data(), p);
+  p.threads.resize(sp.threads.size());
+  for (size_t i = 0; i < sp.threads.size(); i++) {
+    RemoteSyscall rs(sp.threads[i], area.code(i));
+    if (i > 0) {
+      // On its safety net before its signals are blocked (see StackNet).
+      const uint64_t none[6] = {};
+      sp.threads[i].regs_dirty();
+      arch::set_gp_regs(sp.threads[i].tid(), rs.regs_for(SYS_getpid, none));
+      sp.threads[i].set_sigmask(~0ull);
+    }
+    collect_thread_state(rs, area.data(), p.threads[i]);
+    if (i + 1 == sp.threads.size()) fault_point("injected");
+    // Back in its own state before the area goes (the leader leaves it through the guarded munmap).
+    if (i > 0) sp.threads[i].restore_state();
+  }
+}
+
 // Reads everything of one stopped process but its pages.
 void collect_process(SeizedProcess& sp, FileTable& files, img::Process& p) {
   const pid_t pid = sp.pid;
@@ -338,31 +496,45 @@ void collect_process(SeizedProcess& sp, FileTable& files, img::Process& p) {
   p.vmas = sp.as.vmas;
   if (sp.as.vdso_end == 0) throw Error("the process has no [vdso]: cannot inject syscalls", ExitCode::unsupported);
   p.fds = collect_fds(pid, files);
-  // Syscalls run at a syscall instruction of the vDSO only until the injection area with the
-  // safety nets is in place, which takes one guarded mmap (guarded_mmap).
-  uint64_t gadget = find_syscall_insn(pid, sp.as.vdso_start, sp.as.vdso_end);
-  // Nothing may be delivered while a thread runs our syscalls; what arrives stays pending.
-  for (auto& t : sp.threads) t.set_sigmask(~0ull);
-  std::vector<std::vector<uint8_t>> frames;
-  for (auto& t : sp.threads) frames.push_back(arch::safety_frame(t.original_regs(), 0, 0));
-  RemoteSyscall leader(sp.threads[0], gadget);
-  InjectionArea area(leader, frames);
-  for (size_t i = 0; i < sp.threads.size(); i++) {
-    auto frame = arch::safety_frame(sp.threads[i].original_regs(), sp.threads[i].original_sigmask(), area.frame(i));
-    remote_write(pid, area.frame(i), frame.data(), frame.size());
-    auto code = arch::safety_code(area.code(i), area.frame(i));
-    remote_write(pid, area.code(i), code.data(), code.size());
-  }
-  leader.set_insn(area.code(0));
-  collect_process_state(leader, area.data(), p);
-  p.threads.resize(sp.threads.size());
-  for (size_t i = 0; i < sp.threads.size(); i++) {
-    RemoteSyscall rs(sp.threads[i], area.code(i));
-    collect_thread_state(rs, area.data(), p.threads[i]);
+  const uint64_t gadget = find_syscall_insn(pid, sp.as.vdso_start, sp.as.vdso_end);
+  auto path = fault_enabled("area") ? std::nullopt : return_path(sp);
+  if (path && nets_fit(sp, *path)) {
+    CK_LOG(2, "pid %d: injecting at %#llx%s, way back through %#llx", pid, static_cast<unsigned long long>(path->gadget),
+           path->via_nr >= 0 ? " (a vDSO function)" : "", static_cast<unsigned long long>(path->trampoline));
+    // One thread at a time leaves its original state, and is back in it before the next.
+    {
+      StackNet net(sp.threads[0], *path);
+      collect_process_state(net.rs(), net.scratch(), p);
+      net.finish();
+    }
+    p.threads.resize(sp.threads.size());
+    for (size_t i = 0; i < sp.threads.size(); i++) {
+      StackNet net(sp.threads[i], *path);
+      collect_thread_state(net.rs(), net.scratch(), p.threads[i]);
+      if (i + 1 == sp.threads.size()) fault_point("injected");
+      net.finish();
+    }
+  } else {
+    CK_LOG(1, "pid %d: no way back without memory of ours: injecting from a mapped safety-net page", pid);
+    collect_state_from_area(sp, gadget, p);
   }
   p.mm.exe_file_id = exe_file(pid, files);
-  if (const char* f = getenv("CK_FAULT"); f && std::string(f) == "injected")
-    raise(SIGKILL);  // fault injection: ckdump dies while a thread sits in an injected syscall
+  // A stopped job (SIGSTOP, ^Z) comes back stopped: with a SIGSTOP pending it stops again the
+  // moment ckrestore lets it go, and continues on SIGCONT.
+  if (sp.threads[0].group_stop_signal() != 0) {
+    auto is_stop = [](const img::SigInfo& si) {
+      int sig = 0;
+      std::memcpy(&sig, si.raw.data(), sizeof sig);
+      return sig == SIGSTOP;
+    };
+    if (std::none_of(p.shared_pending.begin(), p.shared_pending.end(), is_stop)) {
+      img::SigInfo si;
+      const int head[3] = {SIGSTOP, 0, SI_USER};  // si_signo, si_errno, si_code
+      std::memcpy(si.raw.data(), head, sizeof head);
+      p.shared_pending.push_back(si);
+    }
+    CK_LOG(1, "pid %d: stopped by signal %d: restored stopped", pid, sp.threads[0].group_stop_signal());
+  }
 }
 
 // Ends the injection phase of a process: scratch page gone (by the caller), original registers
@@ -391,6 +563,7 @@ DumpReport dump(const DumpOptions& opts) {
     std::vector<SeizedProcess> seized = seize_tree(root);
     auto frozen_at = Clock::now();
     rep.seize_seconds = std::chrono::duration<double>(frozen_at - t0).count();
+    fault_point("seized");
     FileTable files(tree.files);
     tree.processes.resize(seized.size());
     std::vector<ProcessFds> fds;
@@ -407,6 +580,9 @@ DumpReport dump(const DumpOptions& opts) {
       fds.push_back({seized[i].pid, &p.fds});
     }
     link_fds(fds, tree.pipes);
+    SocketDump sockets(SocketDumpOptions{opts.drop_external_tcp});
+    sockets.collect(fds, seized[0].pid, tree);
+    tree.own_netns = own_namespaces && own_netns(seized[0].pid);
     if (own_namespaces) use_inner_pids(tree, seized);
     collect_event_files(fds, tree);
     const SeizedProcess& first = seized[0];
@@ -460,12 +636,15 @@ DumpReport dump(const DumpOptions& opts) {
     rep.sync_seconds = since(phase);
     phase = Clock::now();
     writer.write_file("tree.ck", img::FileKind::tree, img::encode_tree(tree));
+    fault_point("commit");
     CK_LOG(1, "committing image");
     writer.commit(manifest);
+    fault_point("committed");
     rep.commit_seconds = since(phase);
     rep.image_bytes = writer.bytes_written();
     phase = Clock::now();
     if (!opts.leave_running) {
+      sockets.silence_before_kill();
       // The whole tree goes at once: no process may see another die and react.
       for (auto& sp : seized)
         if (!sp.zombie) ::kill(sp.pid, SIGKILL);

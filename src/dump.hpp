@@ -21,6 +21,7 @@ struct DumpOptions {
   unsigned threads = 0;   // 0 = all CPUs
   bool progress = false;
   unsigned keep = 2;      // checkpoint versions kept in DIR.d (--keep)
+  bool drop_external_tcp = false;  // --drop-external-tcp
 };
 
 struct DumpReport {

@@ -365,6 +365,12 @@ void collect_event_files(const std::vector<ProcessFds>& procs, img::Tree& tree) 
             auto info = proc::parse_eventfd_fdinfo(fdinfo(pid, f.fd), "fdinfo/" + std::to_string(f.fd));
             e.count = info.count;
             e.semaphore = info.semaphore;
+            // Nothing else tells the mode without consuming the counter: say so rather than
+            // change the program's semantics unnoticed.
+            if (!info.semaphore_known)
+              log::warn("pid " + pstr(pid) + " fd " + std::to_string(f.fd) +
+                        " (eventfd): this kernel does not show whether it is in semaphore mode "
+                        "(newer kernels do); it is restored in normal mode");
             break;
           }
           case img::FdKind::signalfd:

@@ -75,24 +75,6 @@ bool is_tty(const struct stat& st) {
   return maj == 4 || maj == 5 || (maj >= 136 && maj <= 143);
 }
 
-std::string socket_kind(pid_t pid, int fd) {
-  UniqueFd pidfd(static_cast<int>(syscall(SYS_pidfd_open, pid, 0)));
-  if (!pidfd) return "socket";
-  UniqueFd s(static_cast<int>(syscall(SYS_pidfd_getfd, pidfd.get(), fd, 0)));
-  if (!s) return "socket";
-  int domain = 0, type = 0;
-  socklen_t len = sizeof domain;
-  getsockopt(s.get(), SOL_SOCKET, SO_DOMAIN, &domain, &len);
-  len = sizeof type;
-  getsockopt(s.get(), SOL_SOCKET, SO_TYPE, &type, &len);
-  std::string d = domain == AF_UNIX ? "unix" : domain == AF_INET ? "tcp/ip v4" : domain == AF_INET6 ? "tcp/ip v6"
-                  : domain == AF_NETLINK ? "netlink" : "domain " + std::to_string(domain);
-  if (domain == AF_INET || domain == AF_INET6) d = domain == AF_INET ? "inet" : "inet6";
-  std::string t = type == SOCK_STREAM ? "stream" : type == SOCK_DGRAM ? "dgram" : type == SOCK_SEQPACKET ? "seqpacket"
-                  : type == SOCK_RAW ? "raw" : "type " + std::to_string(type);
-  return d + " " + t + " socket";
-}
-
 [[noreturn]] void unsupported(int fd, const std::string& link, const std::string& why) {
   throw Error("fd " + std::to_string(fd) + " (" + link + "): " + why, ExitCode::unsupported);
 }
@@ -161,8 +143,7 @@ std::vector<img::Fd> collect_fds(pid_t pid, FileTable& files) {
     if (r.link.rfind("pipe:[", 0) == 0) {
       r.kind = img::FdKind::pipe;
     } else if (r.link.rfind("socket:[", 0) == 0) {
-      if (fd > 2) unsupported(fd, r.link, socket_kind(pid, fd) + "s are not supported yet");
-      r.kind = img::FdKind::stdio;
+      r.kind = img::FdKind::socket;  // examined with the whole tree (SocketDump)
     } else if (auto kind = event_fd_kind(r.link)) {
       r.kind = *kind;  // its state is read once the whole tree is known (collect_event_files)
     } else if (r.link.rfind("anon_inode:", 0) == 0 || r.link[0] != '/') {

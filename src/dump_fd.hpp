@@ -31,7 +31,8 @@ class FileTable {
 };
 
 // Every fd of `pid` (stopped). Throws Error(unsupported) naming the first fd ck cannot restore
-// (a socket, an eventfd, a terminal beyond stdio, ...). Pipes are left for link_fds.
+// (an eventfd, a terminal beyond stdio, ...). Pipes are left for link_fds, sockets for
+// SocketDump (dump_socket.hpp).
 std::vector<img::Fd> collect_fds(pid_t pid, FileTable& files);
 
 // The fds of one process of the tree, with the pid /proc and kcmp know it by.

@@ -110,9 +110,8 @@ TaskCheck check_task_supported(pid_t pid) {
     return check_task_supported_unguarded(pid);
   } catch (const Error& e) {
     if (e.code() != ExitCode::permission) throw;
-    throw Error("cannot trace " + pstr(pid) + ": " + e.message() +
-                    " (another user's process? ptrace forbidden by kernel.yama.ptrace_scope? start the program under ckrun)",
-                ExitCode::permission);
+    // Whatever /proc refused, the reason is the one ptrace would give.
+    throw Error("cannot trace " + pstr(pid) + ": " + why_not_traceable(pid), ExitCode::permission);
   }
 }
 

@@ -253,6 +253,7 @@ void enc(Writer& w, const Fd& f) {
   w.i32(f.pipe_id);
   w.i32(f.ofd_id);
   w.str(f.link);
+  w.i32(f.socket_id);
   w.i32(f.event_id);
 }
 void dec(Reader& r, Fd& f) {
@@ -265,6 +266,7 @@ void dec(Reader& r, Fd& f) {
   f.pipe_id = r.i32();
   f.ofd_id = r.i32();
   f.link = r.str();
+  f.socket_id = r.i32();
   f.event_id = r.i32();
 }
 
@@ -279,6 +281,84 @@ void dec(Reader& r, Pipe& p) {
   p.ino = r.u64();
   p.capacity = r.u32();
   p.data = r.str();
+}
+
+// sockets
+
+void enc(Writer& w, const SockOpt& o) {
+  w.i32(o.level);
+  w.i32(o.name);
+  w.i32(o.value);
+}
+void dec(Reader& r, SockOpt& o) {
+  o.level = r.i32();
+  o.name = r.i32();
+  o.value = r.i32();
+}
+
+void enc(Writer& w, const SockMsg& m) {
+  w.str(m.data);
+  w.str(m.from);
+}
+void dec(Reader& r, SockMsg& m) {
+  m.data = r.str();
+  m.from = r.str();
+}
+
+void enc(Writer& w, const TcpState& t) {
+  for (uint32_t v : {t.snd_seq, t.rcv_seq, t.unsent, t.mss, t.options, t.snd_wscale, t.rcv_wscale, t.timestamp,
+                     t.snd_wl1, t.snd_wnd, t.max_window, t.rcv_wnd, t.rcv_wup})
+    w.u32(v);
+  w.str(t.send_queue);
+}
+void dec(Reader& r, TcpState& t) {
+  for (uint32_t* v : {&t.snd_seq, &t.rcv_seq, &t.unsent, &t.mss, &t.options, &t.snd_wscale, &t.rcv_wscale,
+                      &t.timestamp, &t.snd_wl1, &t.snd_wnd, &t.max_window, &t.rcv_wnd, &t.rcv_wup})
+    *v = r.u32();
+  t.send_queue = r.str();
+}
+
+void enc(Writer& w, const Socket& s) {
+  w.i32(s.id);
+  w.u64(s.ino);
+  w.i32(s.family);
+  w.i32(s.type);
+  w.i32(s.protocol);
+  w.u8(static_cast<uint8_t>(s.state));
+  w.str(s.local);
+  w.str(s.remote);
+  w.i32(s.peer_id);
+  w.boolean(s.peer_closed);
+  w.boolean(s.unlinked);
+  w.boolean(s.dropped);
+  w.boolean(s.pending_accept);
+  w.u32(s.backlog);
+  w.u8(s.shutdown);
+  enc_vec(w, s.options, "socket option");
+  enc_vec(w, s.queue, "queued message");
+  enc(w, s.tcp);
+}
+void dec(Reader& r, Socket& s) {
+  s.id = r.i32();
+  s.ino = r.u64();
+  s.family = r.i32();
+  s.type = r.i32();
+  s.protocol = r.i32();
+  s.state = r.enumeration<SocketState>("SocketState", static_cast<uint8_t>(SocketState::connected));
+  s.local = r.str();
+  s.remote = r.str();
+  s.peer_id = r.i32();
+  s.peer_closed = r.boolean();
+  s.unlinked = r.boolean();
+  s.dropped = r.boolean();
+  s.pending_accept = r.boolean();
+  s.backlog = r.u32();
+  size_t at = r.pos();
+  s.shutdown = r.u8();
+  if (s.shutdown > 3) r.fail(at, "socket shutdown bits " + std::to_string(s.shutdown) + " out of range");
+  dec_vec(r, s.options, "socket option");
+  dec_vec(r, s.queue, "queued message");
+  dec(r, s.tcp);
 }
 
 // event fds
@@ -600,11 +680,19 @@ void check_refs(const Tree& t) {
       std::string where = proc + " fd " + std::to_string(fd.fd);
       check_ref(where, "file_id", fd.file_id, t.files.size(), "files");
       check_ref(where, "pipe_id", fd.pipe_id, t.pipes.size(), "pipes");
+      check_ref(where, "socket_id", fd.socket_id, t.sockets.size(), "sockets");
+      if (fd.kind == FdKind::socket && fd.socket_id < 0) bad_ref(where, "socket_id", fd.socket_id, t.sockets.size(), "sockets");
       check_ref(where, "event_id", fd.event_id, t.event_files.size(), "event files");
       bool event_kind = fd.kind >= FdKind::eventfd && fd.kind <= FdKind::pidfd;
       if (event_kind && (fd.event_id < 0 || t.event_files[static_cast<size_t>(fd.event_id)].kind != fd.kind))
         throw Error("tree.ck: " + where + ": no event file of its kind", ExitCode::bad_image);
     }
+  }
+  for (size_t i = 0; i < t.sockets.size(); ++i) {
+    const Socket& s = t.sockets[i];
+    std::string where = "socket " + std::to_string(i);
+    check_ref(where, "peer_id", s.peer_id, t.sockets.size(), "sockets");
+    if (s.id != static_cast<int32_t>(i)) bad_ref(where, "id", s.id, t.sockets.size(), "sockets");
   }
 }
 
@@ -668,6 +756,8 @@ std::string encode_tree(const Tree& t) {
   enc_vec(w, t.files, "file");
   enc_vec(w, t.pipes, "pipe");
   enc_vec(w, t.processes, "process");
+  enc_vec(w, t.sockets, "socket");
+  w.boolean(t.own_netns);
   enc_vec(w, t.event_files, "event file");
   return w.take();
 }
@@ -682,6 +772,8 @@ Tree decode_tree(std::string_view payload) {
   dec_vec(r, t.files, "file");
   dec_vec(r, t.pipes, "pipe");
   dec_vec(r, t.processes, "process");
+  dec_vec(r, t.sockets, "socket");
+  t.own_netns = r.boolean();
   dec_vec(r, t.event_files, "event file");
   r.expect_end();
   check_refs(t);

@@ -300,6 +300,9 @@ void remove_checkpoint_dir(const std::string& path) {
     return;
   }
   int dfd = ::dirfd(d);
+  // The manifest first: a removal cut short (ck killed) leaves files without one, which nothing
+  // takes for a checkpoint, rather than a manifest whose files are gone.
+  ::unlinkat(dfd, kManifestName, 0);
   while (dirent* ent = ::readdir(d)) {
     std::string name = ent->d_name;
     if (name.size() < 4 || name.compare(name.size() - 3, 3, ".ck") != 0) continue;
@@ -875,22 +878,31 @@ void ImageWriter::switch_into_place() {
   step("switched");
 }
 
-// Keeps the newest keep_ versions and, whatever its age, the one DIR names now (read again:
+void ImageWriter::prune_versions() noexcept { img::prune_versions(dir_, keep_); }
+
+// Keeps the newest `keep` versions and, whatever its age, the one DIR names now (read again:
 // another ck may have switched it meanwhile). Failures only warn: the checkpoint is committed.
-void ImageWriter::prune_versions() noexcept {
+unsigned prune_versions(const std::string& dir_arg, unsigned keep) noexcept {
+  unsigned removed = 0;
   try {
+    const std::string dir = without_trailing_slashes(dir_arg);
+    const size_t slash = dir.rfind('/');
+    const std::string name = slash == std::string::npos ? dir : dir.substr(slash + 1);
+    const std::string versions_dir = dir + ".d";
     std::string current;
-    if (auto target = read_link(dir_); target && target->rfind(name_ + ".d/", 0) == 0)
-      current = target->substr(name_.size() + 3);
-    std::vector<Version> versions = list_versions(versions_);
-    for (size_t i = keep_; i < versions.size(); ++i) {
+    if (auto target = read_link(dir); target && target->rfind(name + ".d/", 0) == 0)
+      current = target->substr(name.size() + 3);
+    std::vector<Version> versions = list_versions(versions_dir);
+    for (size_t i = keep; i < versions.size(); ++i) {
       if (versions[i].name == current) continue;
-      CK_LOG(1, "removing old checkpoint version %s/%s", versions_.c_str(), versions[i].name.c_str());
-      remove_checkpoint_dir(versions_ + "/" + versions[i].name);
+      CK_LOG(1, "removing old checkpoint version %s/%s", versions_dir.c_str(), versions[i].name.c_str());
+      remove_checkpoint_dir(versions_dir + "/" + versions[i].name);
+      removed++;
     }
   } catch (const std::exception& e) {
     log::warn(std::string("cannot remove old checkpoint versions: ") + e.what());
   }
+  return removed;
 }
 
 // ---- loading -------------------------------------------------------------------------------

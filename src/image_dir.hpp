@@ -143,6 +143,11 @@ class ImageWriter {
   friend class Stream;
 };
 
+// Removes the versions in DIR.d beyond the newest `keep`, never the one DIR names (what a
+// commit does after its switch; ckjob calls it when the program ends). Returns how many went;
+// problems are warnings.
+unsigned prune_versions(const std::string& dir, unsigned keep) noexcept;
+
 // A loaded, verified image.
 struct LoadedImage {
   std::string dir;  // the image directory itself: DIR's link resolved (resolve_image_dir)

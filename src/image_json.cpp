@@ -16,6 +16,7 @@
 #include "arch.hpp"
 #include "error.hpp"
 #include "log.hpp"
+#include "socket_addr.hpp"
 
 namespace ck::img {
 
@@ -189,6 +190,7 @@ const char* fd_kind_name(FdKind k) {
     case FdKind::file: return "file";
     case FdKind::pipe: return "pipe";
     case FdKind::stdio: return "stdio";
+    case FdKind::socket: return "socket";
     case FdKind::eventfd: return "eventfd";
     case FdKind::epoll: return "epoll";
     case FdKind::signalfd: return "signalfd";
@@ -407,6 +409,40 @@ void files_json(Json& j, const Tree& t) {
   j.end_array();
 }
 
+void sockets_json(Json& j, const Tree& t) {
+  j.key("sockets");
+  j.begin_array();
+  for (const Socket& s : t.sockets) {
+    j.begin_object(true);
+    j.field("id", s.id);
+    j.field("ino", s.ino);
+    j.field("kind", socket_kind_name(s.family, s.type, s.protocol));
+    j.field("state", s.state == SocketState::listening ? "listening" : s.state == SocketState::connected ? "connected" : "unconnected");
+    if (!s.local.empty()) j.field("local", sockaddr_string(s.local));
+    if (!s.remote.empty()) j.field("remote", sockaddr_string(s.remote));
+    if (s.peer_id >= 0) j.field("peer", s.peer_id);
+    if (s.peer_closed) j.field("peer_closed", true);
+    if (s.unlinked) j.field("unlinked", true);
+    if (s.dropped) j.field("dropped", true);
+    if (s.pending_accept) j.field("pending_accept", true);
+    if (s.backlog) j.field("backlog", s.backlog);
+    if (s.shutdown) j.field("shutdown", uint32_t{s.shutdown});
+    uint64_t bytes = 0;
+    for (const SockMsg& m : s.queue) bytes += m.data.size();
+    j.field("queued_messages", uint64_t{s.queue.size()});
+    j.field("queued_bytes", bytes);
+    if (s.family != AF_UNIX && s.type == SOCK_STREAM && s.state == SocketState::connected && !s.dropped) {
+      j.field("snd_seq", s.tcp.snd_seq);
+      j.field("rcv_seq", s.tcp.rcv_seq);
+      j.field("send_queue_bytes", uint64_t{s.tcp.send_queue.size()});
+      j.field("unsent_bytes", s.tcp.unsent);
+    }
+    j.end_object();
+  }
+  j.end_array();
+  j.field("own_netns", t.own_netns);
+}
+
 void creds_json(Json& j, const Creds& c) {
   j.key("creds");
   j.begin_object();
@@ -534,6 +570,7 @@ void fds_json(Json& j, const Tree& t, const std::vector<Fd>& fds) {
     j.field("pos", fd.pos);
     j.field("path", fd_path(t, fd));
     j.field("ofd", fd.ofd_id);
+    if (fd.socket_id >= 0) j.field("socket", fd.socket_id);
     if (fd.event_id >= 0) j.field("event", fd.event_id);
     j.end_object();
   }
@@ -706,6 +743,7 @@ std::string image_to_json(const LoadedImage& img) {
   manifest_json(j, img.manifest);
   j.field("root_pid", img.tree.root_pid);
   files_json(j, img.tree);
+  sockets_json(j, img.tree);
   j.key("processes");
   j.begin_array();
   for (const Process& p : img.tree.processes) process_json(j, img.tree, p);

@@ -77,7 +77,7 @@ enum class FdKind : uint8_t {
   file = 0,    // anything with a File entry: regular, directory, char device, named fifo
   pipe = 1,    // an anonymous pipe end; Tree::pipes[pipe_id]
   stdio = 2,   // a pipe/tty/socket on 0/1/2 that ckrestore re-attaches to its own stdio
-  // 3: sockets
+  socket = 3,  // Tree::sockets[socket_id]
   eventfd = 4,   // Tree::event_files[event_id], for every kind below
   epoll = 5,
   signalfd = 6,
@@ -97,6 +97,7 @@ struct Fd {
   int32_t pipe_id = -1;      // kind == pipe
   int32_t ofd_id = -1;       // open file description: fds (of any process) with one id share it
   std::string link;          // readlink of /proc/PID/fd/N, for messages
+  int32_t socket_id = -1;    // kind == socket
   int32_t event_id = -1;     // eventfd .. pidfd: Tree::event_files
 };
 
@@ -105,6 +106,61 @@ struct Pipe {
   uint64_t ino = 0;
   uint32_t capacity = 0;     // F_GETPIPE_SZ
   std::string data;          // bytes queued at dump time
+};
+
+// ---- sockets ---------------------------------------------------------------------------
+
+enum class SocketState : uint8_t {
+  unconnected = 0,  // created, maybe bound
+  listening = 1,
+  connected = 2,    // stream/seqpacket connection, or a datagram socket with a default peer
+};
+
+// A socket option restored with setsockopt(level, name, value): only those that differ from a
+// new socket's are recorded.
+struct SockOpt {
+  int32_t level = 0;
+  int32_t name = 0;
+  int32_t value = 0;
+};
+
+// One message of a receive queue (a datagram or seqpacket record; for a stream, all the bytes).
+struct SockMsg {
+  std::string data;
+  std::string from;  // datagrams: the sender's address (raw sockaddr), empty when unnamed
+};
+
+// What TCP_REPAIR shows of an established connection: enough to make the kernel believe it
+// never went away. Sequence numbers are those after the queued bytes.
+struct TcpState {
+  uint32_t snd_seq = 0;       // write_seq: after the last byte of the send queue
+  uint32_t rcv_seq = 0;       // rcv_nxt: after the last byte of the receive queue
+  uint32_t unsent = 0;        // bytes at the end of the send queue never sent
+  uint32_t mss = 0;
+  uint32_t options = 0;       // tcpi_options (TCPI_OPT_*)
+  uint32_t snd_wscale = 0, rcv_wscale = 0;
+  uint32_t timestamp = 0;     // TCP_TIMESTAMP
+  uint32_t snd_wl1 = 0, snd_wnd = 0, max_window = 0, rcv_wnd = 0, rcv_wup = 0;  // TCP_REPAIR_WINDOW
+  std::string send_queue;     // sent-but-unacknowledged bytes, then the unsent ones
+};
+
+struct Socket {
+  int32_t id = -1;
+  uint64_t ino = 0;
+  int32_t family = 0, type = 0, protocol = 0;
+  SocketState state = SocketState::unconnected;
+  std::string local;            // raw sockaddr (getsockname); empty when unbound
+  std::string remote;           // raw sockaddr of the peer (getpeername), when connected
+  int32_t peer_id = -1;         // the socket at the other end, when it is in the tree
+  bool peer_closed = false;     // unix stream/seqpacket whose peer is gone (EOF after the queue)
+  bool unlinked = false;        // bound to a path that no longer names it: bind, then unlink
+  bool dropped = false;         // TCP connection to a peer outside the tree, dropped (--drop-external-tcp)
+  bool pending_accept = false;  // unix: connected to listener peer_id, not yet accepted there
+  uint32_t backlog = 0;         // listening
+  uint8_t shutdown = 0;         // 1: no more receiving, 2: no more sending (sk_shutdown bits)
+  std::vector<SockOpt> options;
+  std::vector<SockMsg> queue;   // receive queue, oldest first
+  TcpState tcp;                 // TCP connected
 };
 
 // One entry of an epoll interest list. The kernel keys it by (file, fd number): the file is the
@@ -270,6 +326,10 @@ struct Tree {
   std::vector<File> files;
   std::vector<Pipe> pipes;
   std::vector<Process> processes;  // processes[0] is the root
+  std::vector<Socket> sockets;
+  // The tree ran in a network namespace of its own (ckrun --net): ckrestore makes a new one
+  // with loopback up.
+  bool own_netns = false;
   std::vector<EventFile> event_files;
 };
 

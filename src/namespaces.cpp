@@ -1,6 +1,9 @@
 #include "namespaces.hpp"
 
 #include <fcntl.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <linux/sched.h>
 #include <sys/mount.h>
 #include <sys/syscall.h>
@@ -30,9 +33,9 @@ volatile pid_t g_forward_to = -1;
 
 }  // namespace
 
-pid_t clone_into_new_namespaces() {
+pid_t clone_into_new_namespaces(bool net) {
   clone_args ca{};
-  ca.flags = CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS;
+  ca.flags = CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | (net ? CLONE_NEWNET : 0);
   ca.exit_signal = SIGCHLD;
   long r = syscall(SYS_clone3, &ca, sizeof ca);
   if (r < 0) {
@@ -63,6 +66,16 @@ void write_id_maps(pid_t pid, const std::string& uid_map, const std::string& gid
   if (getuid() != 0) write_proc(base + "/setgroups", "deny");
   write_proc(base + "/uid_map", uid_map);
   write_proc(base + "/gid_map", gid_map);
+}
+
+void bring_up_loopback() {
+  UniqueFd s(socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  if (!s) throw_errno("socket");
+  ifreq ifr{};
+  std::strncpy(ifr.ifr_name, "lo", IFNAMSIZ - 1);
+  if (ioctl(s.get(), SIOCGIFFLAGS, &ifr) != 0) throw_errno("get flags of lo");
+  ifr.ifr_flags = static_cast<short>(ifr.ifr_flags | IFF_UP);
+  if (ioctl(s.get(), SIOCSIFFLAGS, &ifr) != 0) throw_errno("bring lo up");
 }
 
 void mount_own_proc() {

@@ -11,7 +11,11 @@ namespace ck::ns {
 
 // clone3 into new user, PID and mount namespaces (fork semantics: 0 in the child, which is
 // PID 1 there). The child must wait until the parent has written its id maps.
-pid_t clone_into_new_namespaces();
+// With `net`, also a new network namespace (ckrun --net), whose loopback the child brings up.
+pid_t clone_into_new_namespaces(bool net = false);
+
+// In a new network namespace: loopback up (127.0.0.1 and ::1), as on any machine.
+void bring_up_loopback();
 
 // "ID ID 1": the only map an unprivileged user may write.
 std::string own_id_map(unsigned id);

@@ -26,6 +26,7 @@
 #include <thread>
 
 #include "error.hpp"
+#include "fault.hpp"
 #include "log.hpp"
 
 namespace ck {
@@ -422,6 +423,7 @@ class DumpPipeline {
         st.write_seconds += seconds_since(t);
         done_pages += s->planned_pages;
         release(i);
+        if (i == plan_.size() / 2) fault_point("pages");
         progress.update(done_pages, false);
       }
       group.join();

@@ -680,6 +680,7 @@ EventfdInfo parse_eventfd_fdinfo(std::string_view text, std::string_view file) {
       have_count = true;
     } else if (key == "eventfd-semaphore") {
       out.semaphore = number<int>(value, lines.where(), "eventfd-semaphore") != 0;
+      out.semaphore_known = true;
     }
   }
   if (!have_count) fail_file(file, "no 'eventfd-count:' line");

@@ -82,6 +82,7 @@ FdInfo parse_fdinfo(std::string_view text, std::string_view file = "fdinfo");
 struct EventfdInfo {
   uint64_t count = 0;
   bool semaphore = false;
+  bool semaphore_known = false;  // older kernels (6.1) have no "eventfd-semaphore:" line
 };
 EventfdInfo parse_eventfd_fdinfo(std::string_view text, std::string_view file = "fdinfo");
 

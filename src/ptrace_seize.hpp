@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <string>
 
 #include "arch.hpp"
 
@@ -40,6 +41,8 @@ class Seized {
   // PTRACE_O_TRACECLONE/TRACEFORK set) is passed over; the new task's id is kept.
   void step_syscall_stop();
   pid_t last_new_task() const { return last_new_task_; }
+  // The stop signal if the task's thread group was stopped (job control) when it was seized, else 0.
+  int group_stop_signal() const { return group_stop_sig_; }
 
   // A task that was auto-attached to us (PTRACE_O_TRACECLONE/FORK of a traced task): waits for
   // its first stop. Killed if destroyed before release(), like seize_child_stopped.
@@ -73,6 +76,7 @@ class Seized {
   void restore_and_detach() noexcept;
   void enter_signal_stop();
   void load_original_state();  // registers and signal mask of the stopped task, as found
+  void send_held_stop() noexcept;
 
   pid_t tid_ = -1;
   bool active_ = false;
@@ -81,9 +85,15 @@ class Seized {
   bool mask_dirty_ = false;
   pid_t last_new_task_ = -1;
   bool at_syscall_stop_ = false;
+  bool held_stop_ = false;
+  int group_stop_sig_ = 0;
   arch::TaskRegs orig_;
   uint64_t orig_mask_ = 0;
 };
+
+// Why this process may not trace `tid` (ptrace or /proc said EPERM/EACCES), in words: already
+// traced, another user's, not dumpable, Yama.
+std::string why_not_traceable(pid_t tid);
 
 // Waits for a state change of a traced task; throws naming the task if it exited or was killed.
 int wait_traced(pid_t tid);

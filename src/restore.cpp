@@ -31,6 +31,7 @@
 #include "namespaces.hpp"
 #include "proc_parse.hpp"
 #include "ptrace_seize.hpp"
+#include "restore_socket.hpp"
 #include "remote_syscall.hpp"
 #include "restore_event_fd.hpp"
 #include "restore_vma.hpp"
@@ -125,11 +126,31 @@ void check_files(const img::Tree& tree, const img::Process& p) {
   for (const auto& fd : p.fds) {
     if (fd.kind != img::FdKind::file || fd.file_id < 0 || static_cast<size_t>(fd.file_id) >= tree.files.size()) continue;
     const auto& f = tree.files[fd.file_id];
-    if (f.deleted || f.type != img::FileType::regular || (fd.flags & O_APPEND)) continue;
+    if (f.deleted || f.type != img::FileType::regular) continue;
     struct stat st {};
-    if (stat(f.path.c_str(), &st) == 0 && static_cast<uint64_t>(st.st_size) < fd.pos && (fd.flags & O_ACCMODE) != O_WRONLY)
-      throw Error(f.path + ": shorter (" + std::to_string(st.st_size) + " bytes) than the offset " +
+    if (stat(f.path.c_str(), &st) != 0) continue;
+    const uint64_t size = static_cast<uint64_t>(st.st_size);
+    // A log or a job's output (SLURM --open-mode=append) grows while the program is away; the
+    // program goes on writing at its end. Shorter means truncated or replaced: refused.
+    if (fd.flags & O_APPEND) {
+      if (size < f.size)
+        throw Error(f.path + ": shorter (" + std::to_string(size) + " bytes) than at the checkpoint (" +
+                        std::to_string(f.size) + "), and fd " + std::to_string(fd.fd) +
+                        " appends to it: it was truncated or replaced since",
+                    ExitCode::conflict);
+      continue;
+    }
+    if (size < fd.pos && (fd.flags & O_ACCMODE) != O_WRONLY)
+      throw Error(f.path + ": shorter (" + std::to_string(size) + " bytes) than the offset " +
                       std::to_string(fd.pos) + " fd " + std::to_string(fd.fd) + " was reading at",
+                  ExitCode::conflict);
+    // Writing on at the old offset would leave a hole of zeros where the lost text was (a job
+    // output file truncated by a requeue without --open-mode=append).
+    if (size < fd.pos)
+      throw Error(f.path + ": shorter (" + std::to_string(size) + " bytes) than the offset " +
+                      std::to_string(fd.pos) + " fd " + std::to_string(fd.fd) +
+                      " was writing at: truncated since (open it with O_APPEND, or for a SLURM job "
+                      "output use --open-mode=append)",
                   ExitCode::conflict);
   }
 }
@@ -277,6 +298,7 @@ pid_t clone_with_pid(pid_t pid, int exit_signal) {
       if (read(ctx.go_fd(), &go, 1) != 1) _exit(1);  // ckrestore is gone
       close(ctx.go_fd());
       if (ctx.own_ns) ns::mount_own_proc();
+      if (ctx.own_ns && ctx.image->tree.own_netns) ns::bring_up_loopback();
     }
     if (p.zombie) exit_like(p.exit_status);
     if (geteuid() == 0 && (p.creds.fsuid != 0 || p.creds.fsgid != 0)) {
@@ -585,6 +607,13 @@ RestoreResult restore(const RestoreOptions& opts) {
       check_pid_free(p.pid);
       for (size_t i = 1; i < p.threads.size(); i++) check_pid_free(p.threads[i].tid);
     }
+    if (tree.own_netns && !tree.own_namespaces)
+      throw Error(opts.dir + ": tree.ck: a network namespace of its own outside ckrun's namespaces", ExitCode::bad_image);
+    {
+      struct stat st {};
+      bool for_user = geteuid() == 0 && stat(opts.dir.c_str(), &st) == 0 && st.st_uid != 0;
+      check_sockets_restorable(tree, geteuid() == 0, for_user);
+    }
     raise_fd_limit();
     ctx.ofds = plan_ofds(tree);
     auto phase = Clock::now();
@@ -617,7 +646,7 @@ RestoreResult restore(const RestoreOptions& opts) {
     for (auto& f : fixed) fcntl(f.get(), F_SETFD, 0);
 
     fflush(nullptr);
-    pid_t root = ctx.own_ns ? ns::clone_into_new_namespaces() : clone_with_pid(tree.processes[0].pid, SIGCHLD);
+    pid_t root = ctx.own_ns ? ns::clone_into_new_namespaces(tree.own_netns) : clone_with_pid(tree.processes[0].pid, SIGCHLD);
     if (root == 0) child_main(ctx, 0);
     fixed.clear();
     go_r.reset();

@@ -16,6 +16,7 @@
 #include "error.hpp"
 #include "image_dir.hpp"
 #include "page_pipeline.hpp"
+#include "restore_socket.hpp"
 #include "restore_event_fd.hpp"
 #include "unique_fd.hpp"
 
@@ -150,11 +151,18 @@ OfdPlan plan_ofds(const img::Tree& tree) {
   for (const auto& p : tree.processes)
     for (const auto& f : p.fds)
       if (f.kind == img::FdKind::pipe) pipe_ofds[f.pipe_id].push_back(f.ofd_id);
-  for (auto& [pipe, ofds] : pipe_ofds) {
-    std::vector<size_t> all;
-    for (int32_t o : ofds) all.insert(all.end(), holders[o].begin(), holders[o].end());
-    for (int32_t o : ofds) holders[o] = all;
-  }
+  // So are the sockets of one group (both ends of a connection, ...).
+  plan.socket_groups = socket_groups(tree);
+  std::map<int32_t, std::vector<int32_t>> group_ofds;
+  for (const auto& p : tree.processes)
+    for (const auto& f : p.fds)
+      if (f.kind == img::FdKind::socket) group_ofds[plan.socket_groups.at(static_cast<size_t>(f.socket_id))].push_back(f.ofd_id);
+  for (auto* sets : {&pipe_ofds, &group_ofds})
+    for (auto& [pipe, ofds] : *sets) {
+      std::vector<size_t> all;
+      for (int32_t o : ofds) all.insert(all.end(), holders[o].begin(), holders[o].end());
+      for (int32_t o : ofds) holders[o] = all;
+    }
   auto share_deleted = [&](size_t i, int32_t file_id) {
     auto it = plan.shared_files.find(file_id);
     if (it == plan.shared_files.end()) it = plan.shared_files.emplace(file_id, ++max_ofd).first;
@@ -192,13 +200,29 @@ namespace {
 
 // Makes open file description `ofd` (first fd `f` that uses it) at its staging number.
 void create_ofd(const img::Tree& tree, const img::Fd& f, const OfdPlan& plan, const std::string& image_dir,
-                StdioMode stdio, const int stdio_copy[3], std::map<int32_t, int32_t>& pipe_done) {
+                StdioMode stdio, const int stdio_copy[3], std::map<int32_t, int32_t>& pipe_done,
+                std::set<int32_t>& socket_groups_done) {
   const int target = plan.staging_base + f.ofd_id;
   int tmp = -1;
   if (f.kind == img::FdKind::stdio) {
     int src = stdio == StdioMode::null ? -1 : stdio_copy[std::min(f.fd, 2)];
     tmp = src >= 0 ? fcntl(src, F_DUPFD_CLOEXEC, 0) : open("/dev/null", O_RDWR | O_CLOEXEC);
     if (tmp < 0) throw_errno("stdio");
+  } else if (f.kind == img::FdKind::socket) {
+    const int32_t group = plan.socket_groups.at(static_cast<size_t>(f.socket_id));
+    if (!socket_groups_done.insert(group).second) return;
+    // Every socket of the group goes to the staging number of each description holding it.
+    create_socket_group(tree, plan.socket_groups, group, [&](int32_t id, int fd) {
+      for (const auto& p : tree.processes)
+        for (const auto& g : p.fds) {
+          if (g.kind != img::FdKind::socket || g.socket_id != id) continue;
+          int want = plan.staging_base + g.ofd_id;
+          if (fcntl(want, F_GETFD) >= 0) continue;
+          if (dup2(fd, want) < 0) throw_errno("dup2 socket");
+          if (fcntl(want, F_SETFL, g.flags) < 0) throw_errno("F_SETFL");
+        }
+    });
+    return;
   } else if (f.kind == img::FdKind::pipe) {
     if (pipe_done.count(f.pipe_id)) return;
     const img::Pipe& pp = tree.pipes.at(static_cast<size_t>(f.pipe_id));
@@ -257,13 +281,14 @@ void create_staged_ofds(const img::Tree& tree, size_t index, const OfdPlan& plan
     with_context("deleted shared file " + f.path, [&] { place(tmpfile_with_content(f, image_dir).release(), plan.staging_base + id); });
   }
   std::map<int32_t, int32_t> pipe_done;
+  std::set<int32_t> socket_groups_done;
   std::set<int32_t> made;
   for (const auto& p : tree.processes)
     for (const auto& f : p.fds) {
       auto it = plan.creator.find(f.ofd_id);
       if (it == plan.creator.end() || it->second != index || made.count(f.ofd_id)) continue;
       with_context("fd " + std::to_string(f.fd) + " (" + f.link + ")",
-                   [&] { create_ofd(tree, f, plan, image_dir, stdio, stdio_copy, pipe_done); });
+                   [&] { create_ofd(tree, f, plan, image_dir, stdio, stdio_copy, pipe_done, socket_groups_done); });
       made.insert(f.ofd_id);
     }
 }

@@ -25,6 +25,7 @@ struct OfdPlan {
   // Deleted files mapped MAP_SHARED (memfd, unlinked /dev/shm): one new file for all mappers,
   // made like an open file description, under an id after the real ones. file id -> that id.
   std::map<int32_t, int32_t> shared_files;
+  std::vector<int32_t> socket_groups;  // socket id -> the group made with it (restore_socket.hpp)
 };
 OfdPlan plan_ofds(const img::Tree& tree);
 
@@ -48,6 +49,10 @@ struct FileAccessCreds {
 };
 void set_file_access_creds(const FileAccessCreds& c);
 // Runs f with those credentials as the file system ones (for opens done elsewhere: inotify).
+int as_file_owner(const std::function<int()>& f);
+
+// Runs f (a syscall that creates or removes a file, e.g. binding a unix socket) with the
+// filesystem credentials files are opened with.
 int as_file_owner(const std::function<int()>& f);
 
 // Opens a file of the image for reading: the file at its path, or for a deleted file a new

@@ -132,6 +132,7 @@ void premap_memory(const img::LoadedImage& image, const img::Process& p, const P
     throw_errno("map syscall page");
   auto insn = arch::syscall_insn();
   std::memcpy(reinterpret_cast<void*>(plan.insn_page), insn.data(), insn.size());
+  arch::sync_icache(reinterpret_cast<void*>(plan.insn_page), insn.size());
   if (mprotect(reinterpret_cast<void*>(plan.insn_page), kPage, PROT_READ | PROT_EXEC) != 0)
     throw_errno("mprotect syscall page");
   if (mmap(reinterpret_cast<void*>(plan.data_page), PremapPlan::kDataSize, PROT_READ | PROT_WRITE,
@@ -211,6 +212,15 @@ void premap_memory(const img::LoadedImage& image, const img::Process& p, const P
     const FileCheck check{image_dir + "/" + name, entry->size, entry->xxh3};
     UniqueFd pages = img::open_image_file(image_dir, name, img::FileKind::pages);
     restore_pages(pages.get(), p.pages, translate, 0, &check);
+    // Code among the pages (a JIT's output, patched text): the instruction cache must not
+    // serve what was at those addresses before. Only the pages written, never the untouched
+    // rest of a library's text (touching it would fault it in).
+    for (const auto& fr : p.pages)
+      for (const auto& run : fr.runs)
+        if (p.vmas[find_vma(run.vaddr)].prot & PROT_EXEC) {
+          const uint64_t len = uint64_t(run.npages) * kPage;
+          arch::sync_icache(translate(run.vaddr, len), len);
+        }
   }
 
   for (size_t i = 0; i < p.vmas.size(); i++) {

@@ -16,6 +16,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# The SLURM tests (tests/e2e/slurm_*.sh) run a real single-node SLURM: its Debian packages,
+# installed without starting any service.
+if [ "$(id -u)" = 0 ]; then bash tools/slurm/install.sh; else sudo bash tools/slurm/install.sh; fi
+
 [ -f build/build.ninja ] || meson setup build --buildtype=debugoptimized >/dev/null
 ninja -C build >/dev/null
 echo "setup: built ck in $(pwd)/build" >&2

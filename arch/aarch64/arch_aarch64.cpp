@@ -582,6 +582,15 @@ int64_t syscall_result(const std::vector<uint8_t>& gp) { return static_cast<int6
 
 // ---- the safety net of an injected task -------------------------------------------------
 
+// The data cache is not coherent with instruction fetch on arm64: new code must be cleaned to
+// the point of unification (DC CVAU) and the instruction cache invalidated (IC IVAU), with the
+// barriers between, line by line; the compiler's builtin does exactly that (the line sizes
+// from CTR_EL0, which user space may read).
+void sync_icache(void* begin, size_t len) {
+  char* b = static_cast<char*>(begin);
+  __builtin___clear_cache(b, b + len);
+}
+
 std::vector<uint8_t> safety_code(uint64_t code_addr, uint64_t frame_addr) {
   (void)code_addr;  // position-independent: the frame address is a literal
   const uint32_t insns[] = {
@@ -765,5 +774,43 @@ std::string missing_hwcaps(const Hwcaps& needed) {
   add(miss2, hwcap2_names, "hwcap2");
   return out;
 }
+
+}  // namespace ck::arch
+
+namespace ck::arch {
+
+bool is_return_gadget(const uint8_t* p, size_t n) {
+  // svc #0; ret (the vDSO's syscall fallbacks)
+  static const uint8_t gadget[] = {0x01, 0x00, 0x00, 0xd4, 0xc0, 0x03, 0x5f, 0xd6};
+  return n >= sizeof gadget && std::memcmp(p, gadget, sizeof gadget) == 0;
+}
+
+std::vector<std::vector<uint8_t>> sigreturn_trampolines() {
+  return {{0x68, 0x11, 0x80, 0xd2, 0x01, 0x00, 0x00, 0xd4}};  // mov x8, #139; svc #0 (__kernel_rt_sigreturn)
+}
+size_t trampoline_align() { return 4; }
+
+uint64_t guarded_frame_addr(uint64_t sp, size_t size) { return (sp - 128 - size) & ~uint64_t{63}; }
+
+std::vector<uint8_t> guarded_frame(const TaskRegs& regs, uint64_t sigmask, uint64_t frame_addr, uint64_t /*trampoline*/) {
+  return safety_frame(regs, sigmask, frame_addr);
+}
+
+void guard_syscall_regs(std::vector<uint8_t>& gp, uint64_t frame_addr, uint64_t trampoline) {
+  // The gadget's ret goes to x30; rt_sigreturn reads its frame at sp.
+  GpState g = as_gp(gp);
+  g.sp = sigreturn_sp(frame_addr);
+  g.regs[30] = trampoline;
+  gp = to_blob(g);
+}
+
+bool way_back_forbidden(const std::string& /*status*/) { return false; }
+
+// clock_getres(-1, NULL): an invalid clock id, which the vDSO leaves to the kernel (the
+// fallback's svc, x8 = __NR_clock_getres), which fails with EINVAL and writes nothing.
+std::optional<VdsoCall> way_back_call() {
+  return VdsoCall{"__kernel_clock_getres", 114, {static_cast<uint64_t>(-1), 0, 0, 0, 0, 0}};
+}
+long get_syscall_nr(const std::vector<uint8_t>& gp) { return static_cast<long>(as_gp(gp).syscallno); }
 
 }  // namespace ck::arch

@@ -23,6 +23,8 @@ constexpr int64_t kERESTARTNOINTR = -513;
 constexpr int64_t kERESTART_RESTARTBLOCK = -516;
 
 constexpr size_t kXsaveHeaderOffset = 512;  // legacy FXSAVE region, then the XSAVE header
+constexpr uint64_t kXfeatureAmxTileData = 1ull << 18;
+constexpr int kNtX86Shstk = 0x204;  // include/uapi/linux/elf.h, newer than some toolchains
 
 user_regs_struct as_regs(const std::vector<uint8_t>& gp) {
   user_regs_struct r{};
@@ -69,6 +71,17 @@ TaskRegs get_regs(pid_t tid) {
   out.fp.resize(fplen);
   getregset(tid, NT_X86_XSTATE, out.fp.data(), fplen);
   out.fp.resize(fplen);
+  // State a restore could not give back: refused by name, never silently lost.
+  // AMX tiles need a per-process permission (ARCH_REQ_XCOMP_PERM) ck does not recreate.
+  if (fp_features_used(out.fp) & kXfeatureAmxTileData)
+    throw Error("tid " + std::to_string(tid) + " has AMX tile registers in use: they cannot be checkpointed yet",
+                ExitCode::unsupported);
+  // A user shadow stack (CET, Linux 6.6): the regset exists only while it is enabled.
+  uint64_t ssp = 0;
+  iovec iov{&ssp, sizeof ssp};
+  if (ptrace(PTRACE_GETREGSET, tid, kNtX86Shstk, &iov) == 0)
+    throw Error("tid " + std::to_string(tid) + " has a CET shadow stack enabled: it cannot be checkpointed yet",
+                ExitCode::unsupported);
   return out;
 }
 
@@ -122,6 +135,9 @@ bool fixup_syscall_restart(std::vector<uint8_t>& gp) {
 }
 
 uint64_t user_address_limit() { return 0x7ffffffff000ull; }
+
+// Instruction fetch snoops stores on x86 (self-modifying code is architecturally coherent).
+void sync_icache(void* /*begin*/, size_t /*len*/) {}
 
 std::vector<uint8_t> safety_code(uint64_t code_addr, uint64_t frame_addr) {
   // syscall; lea rsp, [rip + (frame+8) - next]; mov eax, __NR_rt_sigreturn; syscall
@@ -259,5 +275,58 @@ std::string feature_names(uint64_t bits) {
 
 Hwcaps hwcaps_needed(const std::vector<uint64_t>& /*auxv*/) { return {}; }
 std::string missing_hwcaps(const Hwcaps& /*needed*/) { return {}; }
+
+}  // namespace ck::arch
+
+namespace ck::arch {
+
+bool is_return_gadget(const uint8_t* p, size_t n) {
+  if (n < 3 || p[0] != 0x0f || p[1] != 0x05) return false;
+  // Only `xor reg, reg` (32 or 64 bit, any register) may come between the syscall and the ret.
+  for (size_t i = 2; i < n;) {
+    if (p[i] == 0xc3) return true;
+    size_t op = i;
+    if (p[op] == 0x40 || p[op] == 0x41 || p[op] == 0x44 || p[op] == 0x45 || p[op] == 0x48 || p[op] == 0x49 ||
+        p[op] == 0x4c || p[op] == 0x4d) {
+      // REX: W may be set; R and B must agree so that both operands are the same register.
+      if (((p[op] >> 2) & 1) != (p[op] & 1)) return false;
+      op++;
+    }
+    if (op + 1 >= n || (p[op] != 0x31 && p[op] != 0x33)) return false;
+    uint8_t modrm = p[op + 1];
+    if ((modrm >> 6) != 3 || ((modrm >> 3) & 7) != (modrm & 7)) return false;
+    i = op + 2;
+  }
+  return false;
+}
+
+std::vector<std::vector<uint8_t>> sigreturn_trampolines() {
+  return {{0x48, 0xc7, 0xc0, 0x0f, 0x00, 0x00, 0x00, 0x0f, 0x05},  // mov rax, 15; syscall (glibc, musl, Go)
+          {0xb8, 0x0f, 0x00, 0x00, 0x00, 0x0f, 0x05}};             // mov eax, 15; syscall
+}
+size_t trampoline_align() { return 1; }
+
+uint64_t guarded_frame_addr(uint64_t sp, size_t size) { return (sp - 128 - size) & ~uint64_t{63}; }
+
+std::vector<uint8_t> guarded_frame(const TaskRegs& regs, uint64_t sigmask, uint64_t frame_addr, uint64_t trampoline) {
+  // The frame's first word is where a signal frame holds the handler's return address: the
+  // gadget's ret takes it, and the trampoline's rt_sigreturn finds the frame 8 bytes below.
+  auto f = safety_frame(regs, sigmask, frame_addr);
+  std::memcpy(f.data(), &trampoline, sizeof trampoline);
+  return f;
+}
+
+void guard_syscall_regs(std::vector<uint8_t>& gp, uint64_t frame_addr, uint64_t /*trampoline*/) {
+  set_sp(gp, frame_addr);
+}
+
+std::optional<VdsoCall> way_back_call() { return std::nullopt; }  // the vDSO has return gadgets
+long get_syscall_nr(const std::vector<uint8_t>& gp) { return static_cast<long>(as_regs(gp).orig_rax); }
+
+bool way_back_forbidden(const std::string& status) {
+  auto at = status.find("x86_Thread_features:");
+  if (at == std::string::npos) return false;
+  return status.substr(at, status.find('\n', at) - at).find("shstk") != std::string::npos;
+}
 
 }  // namespace ck::arch

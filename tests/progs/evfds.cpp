@@ -202,8 +202,11 @@ void timerfd_test(int gap_ms) {
   uint64_t missed = rd(periodic);
   check(missed != UINT64_MAX && missed >= 1, "periodic timerfd expirations counted while held");
   rd(periodic);  // the next expiration: from here on they come every interval
-  // Counted, not timed one by one: a late wake-up (a loaded machine) reads 2 at once.
-  int64_t t0 = now(CLOCK_MONOTONIC);
+  // Counted, not timed one by one: a late wake-up (a loaded machine) reads 2 at once. Timed
+  // from the expiration just read (the time to the next one, less an interval), not from when
+  // this thread got to run after it.
+  timerfd_gettime(periodic, &got);
+  int64_t t0 = now(CLOCK_MONOTONIC) + got.it_value.tv_sec * 1000000000ll + got.it_value.tv_nsec - 200000000;
   uint64_t total = 0;
   while (total < 5) {
     uint64_t k = rd(periodic);

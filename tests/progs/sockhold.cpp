@@ -1,13 +1,12 @@
-// A program holding a unix socket pair, which ck does not support yet: ckdump must refuse it
-// and leave the program running. Prints "tick N" every 100 ms.
+// A program holding a netlink socket, which ck does not support: ckdump must refuse it and
+// leave the program running. Prints "tick N" every 100 ms.
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cstdio>
 
 int main() {
-  int sv[2];
-  if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) return 1;
+  if (socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, 0) < 0) return 1;
   printf("sockhold ready\n");
   fflush(stdout);
   for (unsigned long tick = 1;; tick++) {

@@ -136,3 +136,43 @@ BOOST_AUTO_TEST_CASE(registers_of_a_real_task_round_trip) {
   BOOST_TEST(regs(back.gp).r12 == 0xdeadbeefcafef00du);
   BOOST_TEST(back.fp[160] == changed.fp[160]);
 }
+
+// The way back of an injected thread (arch.hpp): the vDSO bytes after a syscall of this kernel's
+// clock_gettime fallback qualify, anything touching memory or flags before the ret does not.
+BOOST_AUTO_TEST_CASE(return_gadgets_are_syscall_register_clearing_ret) {
+  const std::vector<uint8_t> good = {0x0f, 0x05, 0x31, 0xd2, 0x31, 0xc9, 0x31, 0xf6, 0x31, 0xff, 0x45, 0x31, 0xdb, 0xc3};
+  BOOST_TEST(ck::arch::is_return_gadget(good.data(), good.size()));
+  const std::vector<uint8_t> plain = {0x0f, 0x05, 0xc3};
+  BOOST_TEST(ck::arch::is_return_gadget(plain.data(), plain.size()));
+  const std::vector<uint8_t> leave = {0x0f, 0x05, 0xc9, 0x31, 0xd2, 0xc3};  // leave: rsp from rbp
+  BOOST_TEST(!ck::arch::is_return_gadget(leave.data(), leave.size()));
+  const std::vector<uint8_t> cmp = {0x0f, 0x05, 0x48, 0x83, 0xf8, 0x20, 0xc3};
+  BOOST_TEST(!ck::arch::is_return_gadget(cmp.data(), cmp.size()));
+  const std::vector<uint8_t> mixed = {0x0f, 0x05, 0x44, 0x31, 0xc0, 0xc3};  // xor eax, r8d: not one register
+  BOOST_TEST(!ck::arch::is_return_gadget(mixed.data(), mixed.size()));
+  const std::vector<uint8_t> cut = {0x0f, 0x05, 0x31, 0xd2};
+  BOOST_TEST(!ck::arch::is_return_gadget(cut.data(), cut.size()));
+}
+
+BOOST_AUTO_TEST_CASE(guarded_frame_returns_into_the_trampoline) {
+  TracedChild c;
+  auto r = ck::arch::get_regs(c.pid);
+  const uint64_t sp = ck::arch::get_sp(r.gp);
+  auto f = ck::arch::guarded_frame(r, 0x800, 0, 0x1234);
+  const uint64_t at = ck::arch::guarded_frame_addr(sp, f.size());
+  BOOST_TEST(at % 64 == 0u);
+  BOOST_TEST(at + f.size() <= sp - 128);  // the red zone is left alone
+  f = ck::arch::guarded_frame(r, 0x800, at, 0x1234);
+  uint64_t ret = 0;
+  std::memcpy(&ret, f.data(), 8);
+  BOOST_TEST(ret == 0x1234u);
+  auto gp = r.gp;
+  ck::arch::guard_syscall_regs(gp, at, 0x1234);
+  BOOST_TEST(ck::arch::get_sp(gp) == at);  // the gadget's ret pops the trampoline's address
+}
+
+BOOST_AUTO_TEST_CASE(a_shadow_stack_forbids_the_way_back) {
+  BOOST_TEST(ck::arch::way_back_forbidden("Name:\tx\nx86_Thread_features:\tshstk wrss\nx86_Thread_features_locked:\t\n"));
+  BOOST_TEST(!ck::arch::way_back_forbidden("Name:\tx\nx86_Thread_features:\t\nx86_Thread_features_locked:\tshstk\n"));
+  BOOST_TEST(!ck::arch::way_back_forbidden("Name:\tx\n"));
+}

@@ -117,9 +117,13 @@ BOOST_AUTO_TEST_CASE(objects_made_from_records) {
   t.event_files = {ev, sig, tm};
 
   UniqueFd e(create_event_file(t, fd_of(FdKind::eventfd, 0, 0, O_RDWR | O_NONBLOCK), -1));
+  // Semaphore mode shown by what a read takes (older kernels' fdinfo has no eventfd-semaphore line).
+  uint64_t got = 0;
+  BOOST_TEST(read(e.get(), &got, sizeof got) == static_cast<ssize_t>(sizeof got));
+  BOOST_TEST(got == 1u);
   auto ei = proc::parse_eventfd_fdinfo(own_fdinfo(e.get()));
-  BOOST_TEST(ei.count == 0x123456789ull);
-  BOOST_TEST(ei.semaphore);
+  BOOST_TEST(ei.count == 0x123456788ull);
+  if (ei.semaphore_known) BOOST_TEST(ei.semaphore);
   BOOST_TEST((fcntl(e.get(), F_GETFL) & O_NONBLOCK) != 0);
   BOOST_TEST((fcntl(e.get(), F_GETFD) & FD_CLOEXEC) != 0);
 

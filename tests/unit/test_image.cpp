@@ -657,15 +657,15 @@ BOOST_AUTO_TEST_CASE(encoding_is_little_endian_and_compact) {
   Tree t;
   t.root_pid = 0x01020304;
   std::string enc = encode_tree(t);
-  // root_pid, own_namespaces, uid_map, gid_map, then the files, pipes, processes and event
-  // files counts.
+  // root_pid, own_namespaces, uid_map, gid_map, then the files, pipes, processes and sockets
+  // counts, own_netns, the event files count.
   BOOST_TEST(enc == std::string("\x04\x03\x02\x01" "\0" "\0\0\0\0" "\0\0\0\0"
-                                "\0\0\0\0" "\0\0\0\0" "\0\0\0\0" "\0\0\0\0", 29));
+                                "\0\0\0\0" "\0\0\0\0" "\0\0\0\0" "\0\0\0\0" "\0" "\0\0\0\0", 34));
 }
 
-// Payload offset of the files count: an empty tree ends with the files, pipes and processes
-// counts, whatever the fields before them.
-size_t files_count_offset() { return encode_tree(Tree{}).size() - 16; }
+// Payload offset of the files count: an empty tree ends with the files, pipes, processes and
+// sockets counts, own_netns and the event files count, whatever the fields before them.
+size_t files_count_offset() { return encode_tree(Tree{}).size() - 21; }
 
 BOOST_AUTO_TEST_CASE(every_truncation_throws) {
   std::string tree = encode_tree(make_full_tree());
@@ -716,8 +716,8 @@ BOOST_AUTO_TEST_CASE(absurd_count_is_refused_before_allocating) {
   size_t files_at = files_count_offset();
   put_u32(enc, files_at, 0xffffffff);
   BOOST_TEST(error_of([&] { decode_tree(enc); }) == "tree.ck offset " + std::to_string(files_at + kFileHeaderSize) +
-                                                        ": file count 4294967295 past end (12 bytes left)");
-  // A count that would fit bytes-wise but not element-wise: 8 bytes left cannot hold 2 processes.
+                                                        ": file count 4294967295 past end (17 bytes left)");
+  // A count that would fit bytes-wise but not element-wise: the bytes left cannot hold 2 processes.
   put_u32(enc, files_at, 0);
   put_u32(enc, files_at + 8, 2);
   BOOST_TEST(contains(error_of([&] { decode_tree(enc); }), "process count 2 past end"));
@@ -799,6 +799,48 @@ BOOST_AUTO_TEST_CASE(dangling_references_are_refused) {
   t = make_full_tree();
   t.processes[0].mm.exe_file_id = 7;
   BOOST_TEST(contains(error_of([&] { decode_tree(encode_tree(t)); }), "exe_file_id 7"));
+}
+
+BOOST_AUTO_TEST_CASE(sockets_round_trip_and_references_are_checked) {
+  Tree t = make_full_tree();
+  Socket a, b;
+  a.id = 0;
+  a.ino = 1234;
+  a.family = 1;  // AF_UNIX
+  a.type = 1;    // SOCK_STREAM
+  a.state = SocketState::connected;
+  a.peer_id = 1;
+  a.shutdown = 2;
+  a.options = {SockOpt{1, 7, 65536}};
+  a.queue = {SockMsg{std::string("q\0ueued", 7), ""}};
+  b = a;
+  b.id = 1;
+  b.peer_id = 0;
+  b.type = 2;  // SOCK_DGRAM
+  b.queue = {SockMsg{"one", std::string("\1\0/x", 5)}, SockMsg{"two", ""}};
+  b.tcp.snd_seq = 0xdeadbeef;
+  b.tcp.send_queue = "unacked";
+  t.sockets = {a, b};
+  t.own_netns = true;
+  t.processes[0].fds[1].kind = FdKind::socket;
+  t.processes[0].fds[1].socket_id = 1;
+  Tree u = decode_tree(encode_tree(t));
+  BOOST_TEST(u.own_netns);
+  BOOST_REQUIRE(u.sockets.size() == 2u);
+  BOOST_TEST(u.sockets[0].queue[0].data == a.queue[0].data);
+  BOOST_TEST(u.sockets[1].queue[1].data == "two");
+  BOOST_TEST(u.sockets[1].queue[0].from == b.queue[0].from);
+  BOOST_TEST(u.sockets[1].tcp.snd_seq == 0xdeadbeefu);
+  BOOST_TEST(u.sockets[1].tcp.send_queue == "unacked");
+  BOOST_TEST(u.sockets[0].shutdown == 2);
+  BOOST_TEST(u.sockets[0].options[0].value == 65536);
+  BOOST_TEST(u.processes[0].fds[1].socket_id == 1);
+  BOOST_TEST(encode_tree(u) == encode_tree(t));
+  t.sockets[0].peer_id = 5;
+  BOOST_TEST(contains(error_of([&] { decode_tree(encode_tree(t)); }), "peer_id 5 out of range"));
+  t.sockets[0].peer_id = 1;
+  t.processes[0].fds[1].socket_id = -1;
+  BOOST_TEST(contains(error_of([&] { decode_tree(encode_tree(t)); }), "socket_id -1"));
 }
 
 BOOST_AUTO_TEST_CASE(manifest_version_is_checked_before_the_rest) {
