@@ -2,10 +2,12 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <optional>
 #include <string>
 
 #include "cli_common.hpp"
 #include "dump.hpp"
+#include "run_stats.hpp"
 
 namespace {
 
@@ -20,9 +22,11 @@ const char kHelp[] =
     "  -R, --leave-running   let the process run on after the checkpoint\n"
     "      --drop-external-tcp  a TCP connection to a peer outside the tree does not stop the\n"
     "                        checkpoint: it is closed, and the restored program finds it reset\n"
-    "      --compress=MODE   none, fast (zstd level 1, default) or a zstd level 1-19\n"
+    "      --compress=MODE   none (pages stored raw), fast (zstd level -1, the default), or a\n"
+    "                        zstd level N: -100..-1 (faster, larger) or 1..19 (slower, smaller)\n"
     "  -j, --threads N       compression threads (default: all CPUs)\n"
-    "      --stats           print figures of the dump as JSON on stdout\n"
+    "      --stats[=FILE]    figures of the dump as one line of JSON on stdout (or to FILE):\n"
+    "                        wall and frozen time, bytes, time per phase, peak memory\n"
     "  -v, --verbose         say what happens, step by step (twice: more)\n"
     "  -h, --help            this text\n"
     "\n"
@@ -35,13 +39,14 @@ int main(int argc, char** argv) {
   return ck::run_main("ckdump", [&] {
     ck::DumpOptions o;
     bool stats = false;
+    std::string stats_path;
     enum { kCompress = 1000, kStats, kKeep, kDropTcp };
     static const option longopts[] = {{"tree", required_argument, nullptr, 't'},
                                       {"dir", required_argument, nullptr, 'D'},
                                       {"leave-running", no_argument, nullptr, 'R'},
                                       {"compress", required_argument, nullptr, kCompress},
                                       {"threads", required_argument, nullptr, 'j'},
-                                      {"stats", no_argument, nullptr, kStats},
+                                      {"stats", optional_argument, nullptr, kStats},
                                       {"keep", required_argument, nullptr, kKeep},
                                       {"drop-external-tcp", no_argument, nullptr, kDropTcp},
                                       {"verbose", no_argument, nullptr, 'v'},
@@ -56,10 +61,16 @@ int main(int argc, char** argv) {
         case 'j': o.threads = static_cast<unsigned>(ck::parse_number("--threads", optarg, 1, 1024)); break;
         case kCompress: {
           std::string m = optarg;
-          o.level = m == "none" ? 0 : m == "fast" ? 1 : static_cast<int>(ck::parse_number("--compress", optarg, 1, 19));
+          if (m == "none") o.level = 0;
+          else if (m == "fast") o.level = ck::kFastLevel;
+          else o.level = static_cast<int>(ck::parse_number("--compress", optarg, ck::kMinLevel, ck::kMaxLevel));
+          if (o.level == 0 && m != "none") ck::usage_error("--compress: level 0 is written none");
           break;
         }
-        case kStats: stats = true; break;
+        case kStats:
+          stats = true;
+          stats_path = optarg ? optarg : "";
+          break;
         case kDropTcp: o.drop_external_tcp = true; break;
         case kKeep: o.keep = static_cast<unsigned>(ck::parse_number("--keep", optarg, 1, 1000000)); break;
         case 'v': ck::log::verbosity++; break;
@@ -71,16 +82,13 @@ int main(int argc, char** argv) {
     if (o.pid <= 0) ck::usage_error("missing -t PID");
     if (o.dir.empty()) ck::usage_error("missing -D DIR");
     o.progress = isatty(2);
+    std::optional<ck::StatsOutput> stats_out;
+    if (stats) stats_out.emplace(stats_path, STDOUT_FILENO);
     ck::DumpReport r = ck::dump(o);
     CK_LOG(1, "done: %llu pages (%llu zero pages skipped), %.1f MiB in the image, frozen %.3f s, total %.3f s",
            static_cast<unsigned long long>(r.pages), static_cast<unsigned long long>(r.zero_pages),
            r.image_bytes / 1048576.0, r.frozen_seconds, r.total_seconds);
-    if (stats)
-      printf("{\"pid\": %d, \"dump_seconds\": %.6f, \"frozen_seconds\": %.6f, \"pages\": %llu, \"zero_pages\": %llu, "
-             "\"raw_bytes\": %llu, \"image_bytes\": %llu}\n",
-             o.pid, r.total_seconds, r.frozen_seconds, static_cast<unsigned long long>(r.pages),
-             static_cast<unsigned long long>(r.zero_pages), static_cast<unsigned long long>(r.raw_bytes),
-             static_cast<unsigned long long>(r.image_bytes));
+    if (stats_out) stats_out->write(ck::dump_stats_json(o, r));
     return 0;
   });
 }

@@ -1,11 +1,14 @@
 #include <getopt.h>
+#include <unistd.h>
 
 #include <cstdio>
+#include <optional>
 #include <string>
 
 #include "cli_common.hpp"
 #include "namespaces.hpp"
 #include "restore.hpp"
+#include "run_stats.hpp"
 
 namespace {
 
@@ -18,7 +21,8 @@ const char kHelp[] =
     "  -d, --detach          print the PID and return once the process runs\n"
     "      --stdio=MODE      inherit (default): the process's terminal/pipe stdin, stdout and\n"
     "                        stderr become ckrestore's own; null: they become /dev/null\n"
-    "      --stats           print figures of the restore as JSON on stderr\n"
+    "      --stats[=FILE]    figures of the restore as one line of JSON on stderr (stdout is\n"
+    "                        the program's) or to FILE: time per phase, bytes, peak memory\n"
     "  -v, --verbose         say what happens, step by step\n"
     "  -h, --help            this text\n"
     "\n"
@@ -31,11 +35,12 @@ int main(int argc, char** argv) {
   return ck::run_main("ckrestore", [&] {
     ck::RestoreOptions o;
     bool stats = false;
+    std::string stats_path;
     enum { kStdio = 1000, kStats };
     static const option longopts[] = {{"dir", required_argument, nullptr, 'D'},
                                       {"detach", no_argument, nullptr, 'd'},
                                       {"stdio", required_argument, nullptr, kStdio},
-                                      {"stats", no_argument, nullptr, kStats},
+                                      {"stats", optional_argument, nullptr, kStats},
                                       {"verbose", no_argument, nullptr, 'v'},
                                       {"help", no_argument, nullptr, 'h'},
                                       {nullptr, 0, nullptr, 0}};
@@ -51,7 +56,10 @@ int main(int argc, char** argv) {
           else ck::usage_error("--stdio must be inherit or null");
           break;
         }
-        case kStats: stats = true; break;
+        case kStats:
+          stats = true;
+          stats_path = optarg ? optarg : "";
+          break;
         case 'v': ck::log::verbosity++; break;
         case 'h': fputs(kHelp, stdout); return 0;
         default: ck::usage_error("bad option");
@@ -59,9 +67,11 @@ int main(int argc, char** argv) {
     }
     if (optind != argc) ck::usage_error(std::string("unexpected argument '") + argv[optind] + "'");
     if (o.dir.empty()) ck::usage_error("missing -D DIR");
+    std::optional<ck::StatsOutput> stats_out;
+    if (stats) stats_out.emplace(stats_path, STDERR_FILENO);
     ck::RestoreResult r = ck::restore(o);
     CK_LOG(1, "pid %d runs again after %.3f s", r.pid, r.seconds);
-    if (stats) fprintf(stderr, "{\"pid\": %d, \"restore_seconds\": %.6f}\n", r.pid, r.seconds);
+    if (stats_out) stats_out->write(ck::restore_stats_json(r));
     if (o.detach) {
       printf("%d\n", r.pid);
       return 0;

@@ -569,6 +569,7 @@ DumpReport dump(const DumpOptions& opts) {
     CK_LOG(1, "seizing the tree of pid %d", root);
     std::vector<SeizedProcess> seized = seize_tree(root);
     auto frozen_at = Clock::now();
+    rep.seize_seconds = std::chrono::duration<double>(frozen_at - t0).count();
     fault_point("seized");
     FileTable files(tree.files);
     const bool own_ipc = own_namespaces && has_own_ipc_ns(root);
@@ -610,41 +611,62 @@ DumpReport dump(const DumpOptions& opts) {
     const SeizedProcess& first = seized[0];
     fill_manifest(manifest, tree, first.pid, first.as.vdso_start, first.as.vdso_end);
 
+    auto phase = Clock::now();
+    rep.state_seconds = std::chrono::duration<double>(phase - frozen_at).count();
     PageDumpOptions po;
     po.level = opts.level;
     po.threads = opts.threads;
     po.progress = opts.progress;
+    std::vector<img::ImageWriter::Stream> unfinished;  // finished (fdatasync) once all is read
     for (size_t i = 0; i < seized.size(); i++) {
       img::Process& p = tree.processes[i];
       if (p.zombie) continue;
       CK_LOG(1, "pid %d: writing %zu memory spans", seized[i].pid, seized[i].as.spans.size());
       auto stream = writer.open_stream("pages-" + std::to_string(p.pid) + ".ck", img::FileKind::pages);
       PageDumpStats ps = dump_pages(seized[i].pid, seized[i].as.spans, stream, po, p.pages);
-      stream.finish();
+      unfinished.push_back(std::move(stream));
       p.pages_raw_bytes = ps.raw_bytes;
       p.zero_pages_skipped = ps.zero_pages;
       rep.pages += ps.pages_dumped;
       rep.zero_pages += ps.zero_pages;
       rep.raw_bytes += ps.raw_bytes;
-      rep.image_bytes += ps.written_bytes;
+      rep.pages_bytes += ps.written_bytes;
+      rep.read_seconds += ps.read_seconds;
+      rep.compress_seconds += ps.compress_seconds;
+      rep.write_seconds += ps.write_seconds;
+      rep.writer_wait_seconds += ps.writer_wait_seconds;
+      rep.frames += ps.frames;
+      rep.raw_frames += ps.raw_frames;
     }
     for (auto& [id, source] : files.content_sources()) {
       CK_LOG(1, "saving content of deleted file %s", tree.files[id].path.c_str());
       UniqueFd src = open_content_source(source, tree.files[id].size);
       auto stream = writer.open_stream(tree.files[id].content, img::FileKind::file_content);
       write_file_content(src.get(), tree.files[id].size, stream);
-      stream.finish();
+      unfinished.push_back(std::move(stream));
     }
+    // Everything of the processes is read. A process left running goes now: the final
+    // fdatasyncs and the commit need nothing more from it, and a failure there still leaves
+    // it running untouched (only the image is lost).
+    if (opts.leave_running) {
+      for (auto& sp : seized)
+        for (auto& t : sp.threads) t.put_back();
+      rep.frozen_seconds = since(frozen_at);
+    }
+    rep.pages_seconds = since(phase);
+    phase = Clock::now();
+    for (auto& stream : unfinished) stream.finish();
+    rep.sync_seconds = since(phase);
+    phase = Clock::now();
     writer.write_file("tree.ck", img::FileKind::tree, img::encode_tree(tree));
     fault_point("commit");
     CK_LOG(1, "committing image");
     writer.commit(manifest);
     fault_point("committed");
-    if (opts.leave_running) {
-      for (auto& sp : seized)
-        for (auto& t : sp.threads) t.put_back();
-      rep.frozen_seconds = since(frozen_at);
-    } else {
+    rep.commit_seconds = since(phase);
+    rep.image_bytes = writer.bytes_written();
+    phase = Clock::now();
+    if (!opts.leave_running) {
       sockets.silence_before_kill();
       // The whole tree goes at once: no process may see another die and react.
       for (auto& sp : seized)
@@ -658,6 +680,7 @@ DumpReport dump(const DumpOptions& opts) {
       rep.frozen_seconds = since(frozen_at);
       wait_gone(root);
     }
+    rep.end_seconds = since(phase);
     rep.total_seconds = since(t0);
     return rep;
   });

@@ -76,6 +76,8 @@ class ImageWriter {
   const std::string& staging_path() const { return staging_; }
   // DIR.d/<version> of the committed image; empty before commit() succeeded.
   const std::string& version_path() const { return version_; }
+  // Bytes of every file written so far (headers included; manifest.ck once committed).
+  uint64_t bytes_written() const { return bytes_written_; }
   void set_keep(unsigned keep);
   unsigned keep() const { return keep_; }
 
@@ -99,13 +101,18 @@ class ImageWriter {
   };
   Stream open_stream(const std::string& name, FileKind kind);
 
-  // Writes manifest.ck listing every file written, fsyncs the directory, re-reads and verifies
-  // every checksum, renames it to DIR.d/<version>, then makes `dir` name the new checkpoint in
+  // Writes manifest.ck listing every file written, fsyncs the directory, verifies the staging
+  // directory, renames it to DIR.d/<version>, then makes `dir` name the new checkpoint in
   // one atomic step (a new link renamed over the old one, or exchanged with a plain image
   // directory), fsyncs that, and only then removes versions beyond `keep` (problems there are
   // warnings). A failure before the switch leaves DIR and every version as they were and removes
   // what this writer made. If the fsync after the switch fails, commit() throws although DIR
   // already names the new (complete, verified) image: the caller must treat the dump as failed.
+  // "Verifies": manifest.ck is read back, decoded and must list exactly the files written with
+  // the sizes and checksums recorded; every listed file must exist with that size and a valid
+  // header; files written whole (tree.ck) and streamed files up to 8 MiB are read back and
+  // re-hashed. Larger streamed files (pages) are not re-read: their XXH3 is that of the bytes
+  // passed to write(2) (all written in full, or the dump fails) and fdatasync succeeded.
   // manifest.format_version and manifest.entries are set here; the caller fills the rest.
   // Not thread-safe: one thread drives a writer and its streams; a Stream must be finished (or
   // destroyed) before the writer is destroyed.
@@ -128,6 +135,7 @@ class ImageWriter {
   unsigned keep_ = kDefaultKeep;
   bool committed_ = false;
   bool made_versions_dir_ = false;
+  uint64_t bytes_written_ = 0;
   std::vector<ManifestEntry> entries_;
   std::string parent_;
   UniqueFd staging_fd_;
@@ -152,11 +160,23 @@ struct LoadedImage {
 // link. Throws Error(bad_image) for a missing directory or a dangling or looping link.
 std::string resolve_image_dir(const std::string& dir);
 
+// Which files load_image reads in whole to check their XXH3 (manifest.ck and tree.ck always
+// are; every listed file is always checked for presence, size and header).
+enum class DataCheck {
+  all,           // every file
+  except_pages,  // all but pages-*.ck, which the caller hashes while it reads them anyway
+                 // (restore_pages with a FileCheck) and must not trust before that check
+  none,          // only the small files (not streamed): tree.ck
+};
+
 // Reads DIR/manifest.ck and tree.ck and checks the format version, the checksum of every file
-// the manifest lists, and that no listed file is missing or truncated. Throws Error with
-// ExitCode::bad_image naming the file and what is wrong. Does not modify anything.
-// With check_data=false the (large) page files are only size-checked, not hashed.
-LoadedImage load_image(const std::string& dir, bool check_data = true);
+// the manifest lists (as `check` says), and that no listed file is missing or truncated. Throws
+// Error with ExitCode::bad_image naming the file and what is wrong. Does not modify anything.
+LoadedImage load_image(const std::string& dir, DataCheck check);
+// check_data=false: DataCheck::none.
+inline LoadedImage load_image(const std::string& dir, bool check_data = true) {
+  return load_image(dir, check_data ? DataCheck::all : DataCheck::none);
+}
 
 // Opens DIR/name read-only, checks its header kind; returns the fd positioned after the header.
 UniqueFd open_image_file(const std::string& dir, const std::string& name, FileKind kind);

@@ -224,7 +224,10 @@ std::string advice_string(uint32_t advice) {
     s += name;
     advice &= ~bit;
   }
-  if (advice) s += (s.empty() ? "" : ",") + hex(advice);
+  if (advice) {
+    if (!s.empty()) s += ',';
+    s += hex(advice);
+  }
   return s;
 }
 
@@ -246,7 +249,10 @@ std::string sa_flags_string(uint64_t flags) {
     s += name;
     flags &= ~bit;
   }
-  if (flags) s += (s.empty() ? "" : "|") + hex(flags);
+  if (flags) {
+    if (!s.empty()) s += '|';
+    s += hex(flags);
+  }
   return s;
 }
 

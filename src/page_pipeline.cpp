@@ -751,6 +751,14 @@ PageRestoreStats restore_pages(int fd, const std::vector<img::PageFrame>& index,
   if (check != nullptr) {
     check_size(*check, file_size);
     hasher.emplace(fd, *check);
+    // A small file is hashed first, on this thread: no thread more than the workers (a
+    // process being restored in a new PID namespace must not spend PIDs its relatives still
+    // have to be created with), and nothing unverified is used.
+    if (file_size <= check->hash_first_max) {
+      hasher->run(FirstError{});
+      hasher->verify();
+      hasher.reset();
+    }
   }
 
   std::atomic<size_t> next{0};

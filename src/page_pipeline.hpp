@@ -66,15 +66,20 @@ struct FileCheck {
   std::string path;  // for messages
   uint64_t size = 0;
   uint64_t xxh3 = 0;
+  // restore_pages hashes a file up to this size before it decompresses anything, a larger one
+  // on a thread of its own meanwhile (see there).
+  uint64_t hash_first_max = 32u << 20;
 };
 
 // Decompresses every frame listed in `index` from `fd` (the pages file) straight into the
 // memory `translate` returns, on all cores. Throws Error(bad_image) on a damaged frame:
 // "pages frame N at offset X: <zstd error or what is inconsistent>".
-// With `check`, one more thread hashes the whole file sequentially meanwhile (which also
-// reads ahead for the workers when the image is not in the page cache), and a size or
-// checksum mismatch throws Error(bad_image) "<path>: checksum mismatch (file damaged)" once
-// the frames are in; the caller must then discard the memory it restored.
+// With `check`, the whole file is hashed: up to check->hash_first_max bytes first, on the
+// calling thread; a larger
+// one by one more thread, sequentially, meanwhile (which also reads ahead for the workers when
+// the image is not in the page cache). A size or checksum mismatch throws Error(bad_image)
+// "<path>: checksum mismatch (file damaged)", for a large file once the frames are in: the
+// caller must then discard the memory it restored.
 PageRestoreStats restore_pages(int fd, const std::vector<img::PageFrame>& index, const Translate& translate,
                                unsigned threads = 0, const FileCheck* check = nullptr);
 

@@ -331,7 +331,7 @@ pid_t clone_with_pid(pid_t pid, int exit_signal) {
     create_pending_pidfds(true);
     std::map<int32_t, int> shared_file_fd;
     for (const auto& [file_id, id] : ctx.ofds.shared_files) shared_file_fd[file_id] = ctx.ofds.staging_base + id;
-    premap_memory(tree, p, ctx.plans[index], ctx.image->dir, shared_file_fd, ctx.shared_anon.addr);
+    premap_memory(*ctx.image, p, ctx.plans[index], shared_file_fd, ctx.shared_anon.addr);
     std::vector<int> internal = {ctx.err_fd()};
     if (p.mm.exe_file_id >= 0) {
       int exe = open_image_file_object(tree.files.at(static_cast<size_t>(p.mm.exe_file_id)), ctx.image->dir, O_RDONLY);
@@ -605,7 +605,9 @@ void kill_tree(const RestoreContext& ctx, pid_t root) {
 RestoreResult restore(const RestoreOptions& opts) {
   auto t0 = Clock::now();
   CK_LOG(1, "loading and verifying image %s", opts.dir.c_str());
-  img::LoadedImage image = img::load_image(opts.dir, true);
+  // Everything but the pages files is verified before anything is created; those are hashed
+  // while they are decompressed, which fails the restore before the process runs.
+  img::LoadedImage image = img::load_image(opts.dir, img::DataCheck::except_pages);
   const img::Tree& tree = image.tree;
   if (tree.processes.empty()) throw Error(opts.dir + ": image without processes", ExitCode::bad_image);
   return with_context("restore pid " + std::to_string(tree.processes[0].pid), [&]() -> RestoreResult {
@@ -640,6 +642,9 @@ RestoreResult restore(const RestoreOptions& opts) {
     }
     raise_fd_limit();
     ctx.ofds = plan_ofds(tree);
+    auto phase = Clock::now();
+    RestoreResult res;
+    res.load_seconds = std::chrono::duration<double>(phase - t0).count();
 
     SpecialMappings own = own_special_mappings();
     std::vector<Range> taken;
@@ -689,6 +694,8 @@ RestoreResult restore(const RestoreOptions& opts) {
         if (write(go_w.get(), &g, 1) != 1) throw_errno("start pid " + std::to_string(root));
         go_w.reset();
         wait_all_prepared(ctx);
+        res.prepare_seconds = std::chrono::duration<double>(Clock::now() - phase).count();
+        phase = Clock::now();
         CK_LOG(1, "all %zu processes prepared; putting their memory in place", tree.processes.size());
         for (size_t i = 0; i < tree.processes.size(); i++) {
           if (tree.processes[i].zombie) continue;
@@ -708,9 +715,12 @@ RestoreResult restore(const RestoreOptions& opts) {
         }
         throw;
       }
+      res.place_seconds = std::chrono::duration<double>(Clock::now() - phase).count();
+      phase = Clock::now();
       size_t k = 0;
       for (size_t i = 0; i < tree.processes.size(); i++)
         if (!tree.processes[i].zombie) hand_over(tree.processes[i], finished[k++]);
+      res.handover_seconds = std::chrono::duration<double>(Clock::now() - phase).count();
     } catch (...) {
       kill_tree(ctx, root);
       // Traced threads stay zombies until we reap them, and the root only after them.
@@ -722,9 +732,10 @@ RestoreResult restore(const RestoreOptions& opts) {
     }
     for (const auto& plan : ctx.plans)
       if (plan.size) munmap(reinterpret_cast<void*>(plan.base), plan.size);
-    RestoreResult res;
     res.pid = root;
     res.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    for (const auto& e : image.manifest.entries) res.image_bytes += e.size;
+    for (const auto& p : tree.processes) res.raw_bytes += p.pages_raw_bytes;
     return res;
   });
 }

@@ -79,7 +79,7 @@ UniqueFd memfd_with_content(const img::File& f, const std::string& image_dir) {
 UniqueFd tmpfile_with_content(const img::File& f, const std::string& image_dir) {
   if (f.memfd) return memfd_with_content(f, image_dir);
   std::string dir = f.path.substr(0, f.path.rfind('/') + 1);
-  if (dir.empty()) dir = "/";
+  if (dir.empty()) dir.push_back('/');  // not = "/": GCC 12 -O3 reports a false -Wrestrict
   UniqueFd out(as_owner([&] { return open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, f.mode & 07777); }));
   if (!out) {
     std::string name = f.path.substr(f.path.rfind('/') + 1);

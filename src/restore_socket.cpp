@@ -32,8 +32,15 @@ bool tcp_connection(const img::Socket& s) { return is_tcp(s) && s.state == img::
 
 std::string describe(const img::Socket& s) {
   std::string d = socket_kind_name(s.family, s.type, s.protocol) + " socket:[" + std::to_string(s.ino) + "]";
-  if (!s.local.empty() && !sockaddr_string(s.local).empty()) d += " " + sockaddr_string(s.local);
-  if (!s.remote.empty() && !sockaddr_string(s.remote).empty()) d += " -> " + sockaddr_string(s.remote);
+  // Appended piece by piece: " " + std::string trips GCC 12's false -O3 -Wrestrict.
+  if (!s.local.empty() && !sockaddr_string(s.local).empty()) {
+    d += ' ';
+    d += sockaddr_string(s.local);
+  }
+  if (!s.remote.empty() && !sockaddr_string(s.remote).empty()) {
+    d += " -> ";
+    d += sockaddr_string(s.remote);
+  }
   return d;
 }
 

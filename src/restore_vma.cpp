@@ -1,6 +1,7 @@
 #include "restore_vma.hpp"
 
 #include <fcntl.h>
+#include <sched.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -123,8 +124,10 @@ PremapPlan plan_premap(const img::Process& p, const SpecialMappings& own, std::v
   return plan;
 }
 
-void premap_memory(const img::Tree& tree, const img::Process& p, const PremapPlan& plan, const std::string& image_dir,
+void premap_memory(const img::LoadedImage& image, const img::Process& p, const PremapPlan& plan,
                    const std::map<int32_t, int>& shared_file_fd, const std::map<uint64_t, uint64_t>& shared_anon) {
+  const img::Tree& tree = image.tree;
+  const std::string& image_dir = image.dir;
   // The page where the parent will run syscalls, and room for their arguments.
   if (mmap(reinterpret_cast<void*>(plan.insn_page), kPage, PROT_READ | PROT_WRITE,
            MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED)
@@ -210,8 +213,17 @@ void premap_memory(const img::Tree& tree, const img::Process& p, const PremapPla
     return reinterpret_cast<unsigned char*>(plan.premap[i] + (vaddr - p.vmas[i].start));
   };
   if (!p.pages.empty()) {
-    UniqueFd pages = img::open_image_file(image_dir, "pages-" + std::to_string(p.pid) + ".ck", img::FileKind::pages);
-    restore_pages(pages.get(), p.pages, translate);
+    // The file was not hashed when the image was loaded (DataCheck::except_pages): it is hashed
+    // here while its frames are decompressed, and a mismatch fails this process before
+    // ckrestore hands anything over (the parent then kills what it created).
+    const std::string name = "pages-" + std::to_string(p.pid) + ".ck";
+    auto entry = std::find_if(image.manifest.entries.begin(), image.manifest.entries.end(),
+                              [&](const img::ManifestEntry& e) { return e.name == name; });
+    if (entry == image.manifest.entries.end())
+      throw Error(image_dir + "/" + name + ": not listed in the manifest", ExitCode::bad_image);
+    const FileCheck check{image_dir + "/" + name, entry->size, entry->xxh3};
+    UniqueFd pages = img::open_image_file(image_dir, name, img::FileKind::pages);
+    restore_pages(pages.get(), p.pages, translate, 0, &check);
     // Code among the pages (a JIT's output, patched text): the instruction cache must not
     // serve what was at those addresses before. Only the pages written, never the untouched
     // rest of a library's text (touching it would fault it in).
@@ -241,8 +253,46 @@ void premap_memory(const img::Tree& tree, const img::Process& p, const PremapPla
   }
 }
 
+namespace {
+
+// ckrestore and the stopped child on one CPU while ckrestore injects a syscall per VMA: on two
+// CPUs each injected syscall costs four cross-CPU wake-ups (the tracee resumed, its stop
+// reported, both ways), which is most of the time with thousands of VMAs (bench_inject: ~75 us
+// per mremap on different CPUs, ~20 us on the same one). Both affinities are put back on the
+// way out. Best effort: where pinning is refused (cpusets), it is only slower.
+class PinnedTogether {
+ public:
+  explicit PinnedTogether(pid_t child) : child_(child) {
+    const int cpu = sched_getcpu();
+    if (cpu < 0 || sched_getaffinity(0, sizeof self_, &self_) != 0 ||
+        sched_getaffinity(child_, sizeof child_mask_, &child_mask_) != 0)
+      return;
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    if (sched_setaffinity(0, sizeof one, &one) != 0) return;
+    self_pinned_ = true;
+    child_pinned_ = sched_setaffinity(child_, sizeof one, &one) == 0;
+  }
+  PinnedTogether(const PinnedTogether&) = delete;
+  PinnedTogether& operator=(const PinnedTogether&) = delete;
+  ~PinnedTogether() {
+    if (child_pinned_ && sched_setaffinity(child_, sizeof child_mask_, &child_mask_) != 0)
+      log::warn("pid " + std::to_string(child_) + ": cannot restore its CPU affinity: " + strerror(errno));
+    if (self_pinned_) sched_setaffinity(0, sizeof self_, &self_);
+  }
+
+ private:
+  pid_t child_;
+  cpu_set_t self_{}, child_mask_{};
+  bool self_pinned_ = false, child_pinned_ = false;
+};
+
+}  // namespace
+
 void move_memory_into_place(RemoteSyscall& rs, const img::Process& p, const PremapPlan& plan,
                             const SpecialMappings& own) {
+  PinnedTogether pin(rs.task().tid());
   // 1. Everything but the premap region and the vDSO goes: ckrestore's code, heap, stacks.
   std::vector<Range> keep = {{plan.base, plan.base + plan.size}};
   for (const Range& r : {own.vvar, own.vvar_vclock, own.vdso})

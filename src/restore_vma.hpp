@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "image_dir.hpp"
 #include "image_records.hpp"
 #include "remote_syscall.hpp"
 
@@ -39,10 +40,11 @@ struct PremapPlan {
 PremapPlan plan_premap(const img::Process& p, const SpecialMappings& own, std::vector<Range>& taken);
 
 // In the child: maps every VMA at its premap address, fills in the pages from the image,
-// applies madvise/mlock state and the final protection.
+// applies madvise/mlock state and the final protection. The pages file is checked against its
+// manifest entry (size, XXH3) as it is read; a mismatch throws Error(bad_image).
 // `shared_file_fd`: deleted files mapped shared, already recreated: file id -> fd.
 // `shared_anon`: shared anonymous objects inherited from ckrestore (restore_shm.hpp).
-void premap_memory(const img::Tree& tree, const img::Process& p, const PremapPlan& plan, const std::string& image_dir,
+void premap_memory(const img::LoadedImage& image, const img::Process& p, const PremapPlan& plan,
                    const std::map<int32_t, int>& shared_file_fd, const std::map<uint64_t, uint64_t>& shared_anon);
 
 // In the parent, on the stopped child: removes everything but the premap region and the

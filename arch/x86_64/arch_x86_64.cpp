@@ -142,11 +142,14 @@ void sync_icache(void* /*begin*/, size_t /*len*/) {}
 std::vector<uint8_t> safety_code(uint64_t code_addr, uint64_t frame_addr) {
   // syscall; lea rsp, [rip + (frame+8) - next]; mov eax, __NR_rt_sigreturn; syscall
   // rt_sigreturn finds the frame at rsp - 8, where a handler's return popped the restorer.
-  std::vector<uint8_t> c = {0x0f, 0x05, 0x48, 0x8d, 0x25, 0, 0, 0, 0, 0xb8, 15, 0, 0, 0, 0x0f, 0x05};
+  const uint8_t head[16] = {0x0f, 0x05, 0x48, 0x8d, 0x25, 0, 0, 0, 0, 0xb8, 15, 0, 0, 0, 0x0f, 0x05};
+  // Sized once and filled in place (a resize after the initializer list trips GCC 12's -O3
+  // -Warray-bounds).
+  std::vector<uint8_t> c(kSafetyCodeSize, 0xcc);
+  std::memcpy(c.data(), head, sizeof head);
   int64_t disp = static_cast<int64_t>(frame_addr + 8) - static_cast<int64_t>(code_addr + 9);
   int32_t d = static_cast<int32_t>(disp);
   std::memcpy(c.data() + 5, &d, 4);
-  c.resize(kSafetyCodeSize, 0xcc);
   return c;
 }
 

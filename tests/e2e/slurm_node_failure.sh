@@ -41,7 +41,9 @@ version=${version#(}
 first=$(awk '/^restarted 1$/ {r = 1} r && /^[0-9]+$/ {print $1; exit}' drill.out)
 log "killed after $killed_at; last periodic checkpoint $version after $k; run 2 counts on from $first"
 grep -q "restoring from ckpt ($version)" drill.out || fail "run 2 did not restore the last periodic checkpoint $version"
-[ "$first" = $((k + 1)) ] || [ "$first" = $((k + 2)) ] || fail "run 2 starts at $first, the checkpoint was taken after $k"
+# -R lets the program go before the image's final sync and commit: the number it prints during
+# those few ms comes before the "written" line but after the freeze, and run 2 prints it again.
+[ "$first" -ge "$k" ] && [ "$first" -le $((k + 2)) ] || fail "run 2 starts at $first, the checkpoint was taken after $k"
 [ "$first" -le "$killed_at" ] || fail "run 2 starts at $first, after the $killed_at printed before the kill: not rewound"
 awk '/^restarted 1$/ {r = 1; prev = 0} r && /^[0-9]+$/ { if (prev && $1 != prev + 1) bad = 1; prev = $1 } END {exit bad}' drill.out ||
   fail "run 2 does not count on without gaps"

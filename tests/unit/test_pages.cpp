@@ -685,35 +685,40 @@ BOOST_AUTO_TEST_CASE(restore_checks_the_whole_file) {
   PageDumpOptions opts;
   opts.frame_bytes = 64 * 1024;
   Dumped d(dir, c.pid(), spans_of(c.pid(), l), opts);
-  FileCheck check;
-  check.path = d.path;
-  check.xxh3 = file_xxh3(d.path, check.size);
-  {
+  for (uint64_t first_max : {uint64_t{0}, uint64_t{1} << 40}) {  // hashed meanwhile / first
+    FileCheck check;
+    check.path = d.path;
+    check.xxh3 = file_xxh3(d.path, check.size);
+    check.hash_first_max = first_max;
+    {
+      LocalMemory m = local_for(l);
+      UniqueFd fd = d.open_ro();
+      restore_pages(fd.get(), d.index, m.translate(), 2, &check);
+      check_restored(m, l);
+    }
+    // A byte flipped inside a raw frame: no frame checksum covers it, only the file's.
+    size_t k = 0;
+    while (k < d.index.size() && d.index[k].codec != img::Codec::raw) ++k;
+    BOOST_REQUIRE(k < d.index.size());
+    UniqueFd rw(open(d.path.c_str(), O_RDWR));
+    unsigned char b = 0;
+    const off_t at = static_cast<off_t>(d.index[k].offset + 100);
+    BOOST_REQUIRE(pread(rw.get(), &b, 1, at) == 1);
+    b ^= 1;
+    BOOST_REQUIRE(pwrite(rw.get(), &b, 1, at) == 1);
+    {
+      LocalMemory m = local_for(l);
+      restore_pages(rw.get(), d.index, m.translate(), 2);  // unnoticed without the check
+      expect_bad_image([&] { restore_pages(rw.get(), d.index, m.translate(), 2, &check); }, "checksum mismatch");
+      expect_bad_image([&] { restore_pages(rw.get(), d.index, m.translate(), 1, &check); }, d.path);
+    }
+    FileCheck longer = check;
+    longer.size += 1;
     LocalMemory m = local_for(l);
-    UniqueFd fd = d.open_ro();
-    restore_pages(fd.get(), d.index, m.translate(), 2, &check);
-    check_restored(m, l);
+    expect_bad_image([&] { restore_pages(rw.get(), d.index, m.translate(), 2, &longer); }, "truncated");
+    b ^= 1;  // repaired for the next round
+    BOOST_REQUIRE(pwrite(rw.get(), &b, 1, at) == 1);
   }
-  // A byte flipped inside a raw frame: no frame checksum covers it, only the file's.
-  size_t k = 0;
-  while (k < d.index.size() && d.index[k].codec != img::Codec::raw) ++k;
-  BOOST_REQUIRE(k < d.index.size());
-  UniqueFd rw(open(d.path.c_str(), O_RDWR));
-  unsigned char b = 0;
-  const off_t at = static_cast<off_t>(d.index[k].offset + 100);
-  BOOST_REQUIRE(pread(rw.get(), &b, 1, at) == 1);
-  b ^= 1;
-  BOOST_REQUIRE(pwrite(rw.get(), &b, 1, at) == 1);
-  {
-    LocalMemory m = local_for(l);
-    restore_pages(rw.get(), d.index, m.translate(), 2);  // unnoticed without the check
-    expect_bad_image([&] { restore_pages(rw.get(), d.index, m.translate(), 2, &check); }, "checksum mismatch");
-    expect_bad_image([&] { restore_pages(rw.get(), d.index, m.translate(), 1, &check); }, d.path);
-  }
-  FileCheck longer = check;
-  longer.size += 1;
-  LocalMemory m = local_for(l);
-  expect_bad_image([&] { restore_pages(rw.get(), d.index, m.translate(), 2, &longer); }, "truncated");
 }
 
 BOOST_AUTO_TEST_CASE(file_content_check) {

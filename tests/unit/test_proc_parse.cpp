@@ -578,7 +578,10 @@ BOOST_AUTO_TEST_CASE(kernel_thread) {
 
 BOOST_AUTO_TEST_CASE(negative_and_extra_fields) {
   std::string tail;
-  for (int n = 4; n <= 52; ++n) tail += " " + std::to_string(n == 8 ? -1 : n == 19 ? -20 : n);
+  for (int n = 4; n <= 52; ++n) {
+    tail += ' ';
+    tail += std::to_string(n == 8 ? -1 : n == 19 ? -20 : n);
+  }
   auto s = proc::parse_stat("7 (x) R" + tail + " 53 54\n");
   BOOST_TEST(s.ppid == 4);
   BOOST_TEST(s.exit_code == 52);
