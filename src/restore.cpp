@@ -208,6 +208,15 @@ struct RestoreContext {
   int go_fd() const { return ofds.internal_base + 1; }   // root only: the tracer is ready
   int stdio_fd(int i) const { return ofds.internal_base + 2 + i; }
   int exe_fd() const { return ofds.internal_base + 5; }  // the exe file, for PR_SET_MM_MAP
+  // The tree-wide barrier before any process prepares its memory: each writes one byte to
+  // created_fd once its children exist, and waits on all_created_fd until all have. Preparing
+  // memory starts threads (page workers), and in a new PID namespace a thread takes the next
+  // free PID, which a process of the tree not yet created may need.
+  int created_fd() const { return ofds.internal_base + 6; }
+  int all_created_fd() const { return ofds.internal_base + 7; }
+  // ckrestore's own ends of those pipes, out of the way of the staging numbers: every new
+  // process closes them first (a copy left at a low number could sit where a staged fd goes).
+  int tracer_fd(int i) const { return ofds.internal_base + 8 + i; }  // go_w, err_r, created_r, all_w
 };
 
 void set_signal_state(const img::Process& p) {
@@ -297,6 +306,7 @@ pid_t clone_with_pid(pid_t pid, int exit_signal) {
   int code = 1;
   std::string msg;
   try {
+    for (int i = 0; i < 4; i++) close(ctx.tracer_fd(i));
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     sigset_t all;
     sigfillset(&all);
@@ -329,6 +339,11 @@ pid_t clone_with_pid(pid_t pid, int exit_signal) {
       if (clone_with_pid(c.pid, c.exit_signal) == 0) child_main(ctx, j);
     }
     create_pending_pidfds(true);
+    char one = 1;
+    if (write(ctx.created_fd(), &one, 1) != 1 || read(ctx.all_created_fd(), &one, 1) != 1)
+      throw Error("the tree was not created");
+    close(ctx.created_fd());
+    close(ctx.all_created_fd());
     std::map<int32_t, int> shared_file_fd;
     for (const auto& [file_id, id] : ctx.ofds.shared_files) shared_file_fd[file_id] = ctx.ofds.staging_base + id;
     premap_memory(*ctx.image, p, ctx.plans[index], shared_file_fd, ctx.shared_anon.addr);
@@ -658,18 +673,31 @@ RestoreResult restore(const RestoreOptions& opts) {
              static_cast<unsigned long long>(ctx.plans.back().size >> 20));
     }
     ctx.shared_anon = create_shared_anon(tree);
-    int go[2], err[2];
-    if (pipe2(go, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0) throw_errno("pipe");
-    UniqueFd go_r(go[0]), go_w(go[1]), err_r(err[0]), err_w(err[1]);
-    // Fixed numbers every process of the tree inherits (see RestoreContext).
+    // Every pipe end goes to a fixed number (see RestoreContext) and the original is closed
+    // at once, so that no process of the tree inherits one at a number it needs.
+    auto moved = [](int fd, int at) {
+      UniqueFd orig(fd);
+      if (dup3(orig.get(), at, O_CLOEXEC) < 0) throw_errno("dup3 to " + std::to_string(at));
+      return UniqueFd(at);
+    };
+    auto new_pipe = [&](int r_at, int w_at) {
+      int fds[2];
+      if (pipe2(fds, O_CLOEXEC) != 0) throw_errno("pipe");
+      UniqueFd w_orig(fds[1]);
+      UniqueFd r = moved(fds[0], r_at);
+      return std::make_pair(std::move(r), moved(w_orig.release(), w_at));
+    };
+    auto [go_r, go_w] = new_pipe(ctx.go_fd(), ctx.tracer_fd(0));
+    auto [err_r, err_w] = new_pipe(ctx.tracer_fd(1), ctx.err_fd());
+    auto [created_r, created_w] = new_pipe(ctx.tracer_fd(2), ctx.created_fd());
+    auto [all_r, all_w] = new_pipe(ctx.all_created_fd(), ctx.tracer_fd(3));
     std::vector<UniqueFd> fixed;
     auto fix = [&](int fd, int at) {
       if (fd >= 0 && dup2(fd, at) < 0) throw_errno("dup2 to " + std::to_string(at));
       if (fd >= 0) fixed.emplace_back(at);
     };
-    fix(err_w.get(), ctx.err_fd());
-    fix(go_r.get(), ctx.go_fd());
     for (int i = 0; i < 3; i++) fix(fcntl(i, F_GETFD) >= 0 ? i : -1, ctx.stdio_fd(i));
+    for (const UniqueFd* f : {&go_r, &err_w, &created_w, &all_r}) fcntl(f->get(), F_SETFD, 0);
     for (auto& f : fixed) fcntl(f.get(), F_SETFD, 0);
 
     fflush(nullptr);
@@ -679,6 +707,35 @@ RestoreResult restore(const RestoreOptions& opts) {
     ctx.shared_anon.maps.clear();  // the tree has its own
     go_r.reset();
     err_w.reset();
+    created_w.reset();
+    all_r.reset();
+    {
+      // Lets the tree on once every process has reported; if one fails first, the others stay
+      // blocked until the failure path kills them, and their end of the pipe closes with them.
+      size_t n = 0;
+      for (const auto& p : tree.processes) n += p.zombie ? 0 : 1;
+      std::thread([n, r = std::move(created_r), w = std::move(all_w)] {
+        sigset_t pipe_sig;
+        sigemptyset(&pipe_sig);
+        sigaddset(&pipe_sig, SIGPIPE);
+        pthread_sigmask(SIG_BLOCK, &pipe_sig, nullptr);
+        std::vector<char> buf(n ? n : 1, 1);
+        size_t got = 0;
+        while (got < n) {
+          ssize_t k = read(r.get(), buf.data(), n - got);
+          if (k < 0 && errno == EINTR) continue;
+          if (k <= 0) return;
+          got += static_cast<size_t>(k);
+        }
+        size_t put = 0;
+        while (put < n) {
+          ssize_t k = write(w.get(), buf.data(), n - put);
+          if (k < 0 && errno == EINTR) continue;
+          if (k <= 0) return;
+          put += static_cast<size_t>(k);
+        }
+      }).detach();
+    }
     CK_LOG(1, "created pid %d", root);
     try {
       std::vector<std::vector<Seized>> finished;
