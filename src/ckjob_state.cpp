@@ -64,6 +64,8 @@ void write_record(const std::string& dir, const Record& r) {
     UniqueFd fd(open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
     if (!fd) throw_errno("create " + tmp);
     if (write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size())) throw_errno("write " + tmp);
+    // The record decides start or restore after a node crash: it must not come back empty.
+    if (fsync(fd.get()) != 0) throw_errno("fsync " + tmp);
   }
   if (rename(tmp.c_str(), path.c_str()) != 0) {
     int err = errno;

@@ -492,6 +492,25 @@ void collect_state_from_area(SeizedProcess& sp, uint64_t gadget, img::Process& p
   }
 }
 
+// Holds SIGINT, SIGTERM, SIGHUP and SIGQUIT while ckdump has changed state of the target that
+// only its own code puts back (sockets in TCP repair mode, a peek offset): such a signal would
+// end ckdump without the destructors that undo it. They are delivered when the hold ends.
+class HoldTermSignals {
+ public:
+  HoldTermSignals() {
+    sigset_t set;
+    sigemptyset(&set);
+    for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT}) sigaddset(&set, sig);
+    pthread_sigmask(SIG_BLOCK, &set, &old_);
+  }
+  ~HoldTermSignals() { pthread_sigmask(SIG_SETMASK, &old_, nullptr); }
+  HoldTermSignals(const HoldTermSignals&) = delete;
+  HoldTermSignals& operator=(const HoldTermSignals&) = delete;
+
+ private:
+  sigset_t old_;
+};
+
 // Reads everything of one stopped process but its pages.
 // `sysv_into`: for the init of a tree with its own IPC namespace, where its SysV objects go.
 void collect_process(SeizedProcess& sp, FileTable& files, img::Process& p, img::Tree* sysv_into) {
@@ -501,6 +520,12 @@ void collect_process(SeizedProcess& sp, FileTable& files, img::Process& p, img::
   p.vmas = sp.as.vmas;
   if (sp.as.vdso_end == 0) throw Error("the process has no [vdso]: cannot inject syscalls", ExitCode::unsupported);
   p.fds = collect_fds(pid, files);
+  // Strict mode is per thread and would kill the process at the first injected syscall.
+  for (const auto& t : sp.threads) {
+    const std::string path = "/proc/" + std::to_string(pid) + "/task/" + std::to_string(t.tid()) + "/status";
+    if (proc::parse_status(proc::read_file(path), path).seccomp == 1)
+      throw Error("thread " + std::to_string(t.tid()) + " runs in seccomp strict mode: not supported", ExitCode::unsupported);
+  }
   p.locks = collect_locks(pid, p.fds);
   const uint64_t gadget = find_syscall_insn(pid, sp.as.vdso_start, sp.as.vdso_end);
   auto path = fault_enabled("area") ? std::nullopt : return_path(sp);
@@ -599,7 +624,10 @@ DumpReport dump(const DumpOptions& opts) {
     }
     dedupe_ofd_locks(tree.processes);
     SocketDump sockets(SocketDumpOptions{opts.drop_external_tcp});
-    sockets.collect(fds, seized[0].pid, tree);
+    {
+      HoldTermSignals hold;  // the target's sockets are changed (repair mode, peek offset) meanwhile
+      sockets.collect(fds, seized[0].pid, tree);
+    }
     tree.own_netns = own_namespaces && own_netns(seized[0].pid);
     if (own_namespaces) {
       use_inner_pids(tree, seized);
@@ -624,6 +652,7 @@ DumpReport dump(const DumpOptions& opts) {
       CK_LOG(1, "pid %d: writing %zu memory spans", seized[i].pid, seized[i].as.spans.size());
       auto stream = writer.open_stream("pages-" + std::to_string(p.pid) + ".ck", img::FileKind::pages);
       PageDumpStats ps = dump_pages(seized[i].pid, seized[i].as.spans, stream, po, p.pages);
+      stream.flush();
       unfinished.push_back(std::move(stream));
       p.pages_raw_bytes = ps.raw_bytes;
       p.zero_pages_skipped = ps.zero_pages;
@@ -643,6 +672,7 @@ DumpReport dump(const DumpOptions& opts) {
       UniqueFd src = open_content_source(source, tree.files[id].size);
       auto stream = writer.open_stream(tree.files[id].content, img::FileKind::file_content);
       write_file_content(src.get(), tree.files[id].size, stream);
+      stream.flush();
       unfinished.push_back(std::move(stream));
     }
     // Everything of the processes is read. A process left running goes now: the final
@@ -667,6 +697,7 @@ DumpReport dump(const DumpOptions& opts) {
     rep.image_bytes = writer.bytes_written();
     phase = Clock::now();
     if (!opts.leave_running) {
+      HoldTermSignals hold;  // sockets in repair mode from here on: only the kill may follow
       sockets.silence_before_kill();
       // The whole tree goes at once: no process may see another die and react.
       for (auto& sp : seized)

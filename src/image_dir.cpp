@@ -641,6 +641,15 @@ void ImageWriter::Stream::write(const void* data, size_t len) {
 
 uint64_t ImageWriter::Stream::offset() const { return impl_ ? impl_->offset : 0; }
 
+void ImageWriter::Stream::flush() {
+  if (!impl_ || impl_->finished) throw Error("flush of a finished image stream");
+  if (impl_->broken) throw Error("flush " + impl_->name + ": an earlier write failed");
+  impl_->broken = true;
+  impl_->flush();
+  impl_->buf = std::string();
+  impl_->broken = false;
+}
+
 void ImageWriter::Stream::finish() {
   if (!impl_ || impl_->finished) throw Error("image stream finished twice");
   if (impl_->broken) throw Error("finish " + impl_->name + ": an earlier write failed");

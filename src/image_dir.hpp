@@ -93,6 +93,9 @@ class ImageWriter {
     void write(const void* data, size_t len);  // large writes go straight to the fd
     uint64_t offset() const;                   // bytes written so far, header included
     void finish();                             // flush, fdatasync, record size+checksum
+    // Writes out what is buffered and gives its memory back: a stream kept open until the
+    // final fdatasyncs holds an fd and a little state, not a buffer per process of the tree.
+    void flush();
    private:
     friend class ImageWriter;
     struct Impl;

@@ -643,6 +643,10 @@ RestoreResult restore(const RestoreOptions& opts) {
       check_creds(p, opts.dir, ctx.own_ns);
       check_files(tree, p);
     }
+    // ckdump records SysV objects only of a tree's own IPC namespace: elsewhere they would be
+    // made in the machine's, with the image's owners and limits.
+    if (!ctx.own_ns && !(tree.sysv_shm.empty() && tree.sysv_sem.empty() && tree.sysv_msg.empty()))
+      throw Error(opts.dir + ": SysV IPC objects in an image without its own namespaces", ExitCode::bad_image);
     for (const auto& p : tree.processes) {
       if (ctx.own_ns) break;  // new namespaces: every PID is free
       check_pid_free(p.pid);
