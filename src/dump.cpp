@@ -351,15 +351,6 @@ void use_inner_pids(img::Tree& tree, const std::vector<SeizedProcess>& seized) {
   tree.gid_map = ns::normalize_id_map(proc::read_file(base + "/gid_map"));
 }
 
-// Whether the init of ckrun's namespaces has a network namespace of its own (ckrun --net).
-bool own_netns(pid_t init) {
-  struct stat a {}, b {};
-  std::string path = "/proc/" + std::to_string(init) + "/ns/net";
-  if (stat(path.c_str(), &a) != 0) throw_errno("stat " + path);
-  if (stat("/proc/self/ns/net", &b) != 0) throw_errno("stat /proc/self/ns/net");
-  return a.st_ino != b.st_ino || a.st_dev != b.st_dev;
-}
-
 // The way back of arch.hpp for one process: a return gadget in its vDSO and a sigreturn
 // trampoline in its vDSO, libc or another file mapped executable (libc first: that is where
 // it is). Empty if there is none.
@@ -597,7 +588,7 @@ DumpReport dump(const DumpOptions& opts) {
     rep.seize_seconds = std::chrono::duration<double>(frozen_at - t0).count();
     fault_point("seized");
     FileTable files(tree.files);
-    const bool own_ipc = own_namespaces && has_own_ipc_ns(root);
+    const bool own_ipc = own_namespaces && ns::other_ns(root, "ipc");
     tree.processes.resize(seized.size());
     std::vector<ProcessFds> fds;
     for (size_t i = 0; i < seized.size(); i++) {
@@ -628,7 +619,7 @@ DumpReport dump(const DumpOptions& opts) {
       HoldTermSignals hold;  // the target's sockets are changed (repair mode, peek offset) meanwhile
       sockets.collect(fds, seized[0].pid, tree);
     }
-    tree.own_netns = own_namespaces && own_netns(seized[0].pid);
+    tree.own_netns = own_namespaces && ns::other_ns(seized[0].pid, "net");
     if (own_namespaces) {
       use_inner_pids(tree, seized);
       std::vector<pid_t> os_pids;

@@ -44,10 +44,6 @@ img::SysvPerm perm_of(int id, const ipc_perm& p) {
 
 }  // namespace
 
-bool has_own_ipc_ns(pid_t pid) {
-  return proc::read_link("/proc/" + std::to_string(pid) + "/ns/ipc") != proc::read_link("/proc/self/ns/ipc");
-}
-
 void collect_sysv_ipc(RemoteSyscall& rs, uint64_t scratch, img::Tree& tree) {
   const pid_t pid = rs.task().tid();
   // *_INFO returns the highest index in use; *_STAT turns an index into an id (or fails).

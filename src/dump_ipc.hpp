@@ -15,9 +15,6 @@
 
 namespace ck {
 
-// Whether `pid` is in another IPC namespace than ckdump.
-bool has_own_ipc_ns(pid_t pid);
-
 // Every SysV object of the IPC namespace `rs`'s process runs in, into `tree`. Each segment is
 // attached (read-only) for the moment its content is read, and a message larger than the
 // scratch page is read through a buffer mapped for it: the only things ckdump maps into the

@@ -23,6 +23,7 @@
 #include <optional>
 
 #include "error.hpp"
+#include "namespaces.hpp"
 #include "log.hpp"
 #include "sock_diag.hpp"
 #include "socket_addr.hpp"
@@ -49,10 +50,8 @@ struct Ref {
 // user namespace takes joining that user namespace first, which a multithreaded ckdump cannot:
 // a forked child does it and hands the socket back.
 UniqueFd diag_socket(pid_t pid) {
-  struct stat ours {}, theirs {};
   std::string path = "/proc/" + std::to_string(pid) + "/ns/net";
-  if (stat("/proc/self/ns/net", &ours) != 0 || stat(path.c_str(), &theirs) != 0) throw_errno("stat " + path);
-  if (ours.st_ino == theirs.st_ino && ours.st_dev == theirs.st_dev) {
+  if (!ns::other_ns(pid, "net")) {
     UniqueFd s(socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG));
     if (!s) throw_errno("netlink sock_diag socket");
     return s;

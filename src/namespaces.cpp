@@ -4,6 +4,7 @@
 #include <net/if.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <linux/sched.h>
 #include <sys/mount.h>
 #include <sys/syscall.h>
@@ -139,6 +140,14 @@ pid_t inner_pid(pid_t pid) {
   const std::string path = "/proc/" + std::to_string(pid) + "/status";
   auto st = proc::parse_status(proc::read_file(path), path);
   return st.nspid.empty() ? pid : st.nspid.back();
+}
+
+bool other_ns(pid_t pid, const char* kind) {
+  struct stat theirs {}, ours {};
+  const std::string path = "/proc/" + std::to_string(pid) + "/ns/" + kind;
+  if (stat(path.c_str(), &theirs) != 0) throw_errno("stat " + path);
+  if (stat((std::string("/proc/self/ns/") + kind).c_str(), &ours) != 0) throw_errno(std::string("stat /proc/self/ns/") + kind);
+  return theirs.st_ino != ours.st_ino || theirs.st_dev != ours.st_dev;
 }
 
 }  // namespace ck::ns

@@ -42,4 +42,7 @@ int forward_and_wait(pid_t child);
 // there (the last NSpid entry of /proc/PID/status).
 pid_t inner_pid(pid_t pid);
 
+// Whether `pid` is in another namespace of `kind` ("net", "ipc", ...) than ckdump itself.
+bool other_ns(pid_t pid, const char* kind);
+
 }  // namespace ck::ns
