@@ -54,15 +54,21 @@ wait_restarts() {
   fail "job $j did not run a restart $n within $t s (Restarts=$(job_field "$j" Restarts), $(job_field "$j" JobState))"
 }
 
+# unglue FILE: FILE with every "11ckjob ..." split into "11" and "ckjob ..." lines. The program
+# and ckjob write to the same file, and python -u prints "11" and its newline with two write()s,
+# so a ckjob line can land between them: that is the file's sharing, not a lost line.
+unglue() { sed 's/^\([0-9][0-9]*\)ckjob /\1\nckjob /' "$1"; }
+
 # numbers_continuous FILE: the lines that are numbers read 1, 2, 3 ... with no gap and no repeat;
 # prints the last.
 numbers_continuous() {
-  awk '/^[0-9]+$/ { if ($1 != prev + 1) { print "after " prev " comes " $1 > "/dev/stderr"; bad = 1 } prev = $1 }
-       END { print prev; exit bad }' "$1" || { cat "$1" >&2; fail "the count in $1 is not 1, 2, 3 ... without gaps or repeats"; }
+  unglue "$1" | awk '/^[0-9]+$/ { if ($1 != prev + 1) { print "after " prev " comes " $1 > "/dev/stderr"; bad = 1 } prev = $1 }
+       END { print prev; exit bad }' || { cat "$1" >&2; fail "the count in $1 is not 1, 2, 3 ... without gaps or repeats"; }
 }
 
-# ckjob's log lines carry UTC times "2026-11-25T07:01:02.123Z": seconds of the day.
-log_time() { sed -n "s/^ckjob [0-9-]*T\([0-9:.]*\)Z: .*$1.*/\1/p" "$2" | sed -n "${3:-1}p" | awk -F: '{printf "%.3f\n", $1*3600+$2*60+$3}'; }
+# ckjob's log lines carry UTC times "2026-11-25T07:01:02.123Z": seconds of the day (a line may
+# start with a number the program printed just before, see unglue).
+log_time() { sed -n "s/^[0-9]*ckjob [0-9-]*T\([0-9:.]*\)Z: .*$1.*/\1/p" "$2" | sed -n "${3:-1}p" | awk -F: '{printf "%.3f\n", $1*3600+$2*60+$3}'; }
 
 # report_restarts FILE N: for each of the N requeues, the dump time and the time from the
 # signal to the program running again in the requeued job.

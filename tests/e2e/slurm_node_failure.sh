@@ -33,17 +33,18 @@ sleep 4
 scancel "$JOB"
 wait_job "$JOB" CANCELLED 60
 cat drill.out >&2
+unglue drill.out >drill.lines
 # k: the last number printed before the last periodic checkpoint of the first run was written.
 read -r k version < <(awk '/^restarted 1$/ {exit} /^[0-9]+$/ {last = $1}
-  /checkpoint \(periodic\) written/ {k = last; v = $NF} END {print k, v}' drill.out)
+  /checkpoint \(periodic\) written/ {k = last; v = $NF} END {print k, v}' drill.lines)
 version=${version%)}
 version=${version#(}
-first=$(awk '/^restarted 1$/ {r = 1} r && /^[0-9]+$/ {print $1; exit}' drill.out)
+first=$(awk '/^restarted 1$/ {r = 1} r && /^[0-9]+$/ {print $1; exit}' drill.lines)
 log "killed after $killed_at; last periodic checkpoint $version after $k; run 2 counts on from $first"
 grep -q "restoring from ckpt ($version)" drill.out || fail "run 2 did not restore the last periodic checkpoint $version"
 # -R lets the program go before the image's final sync and commit: the number it prints during
 # those few ms comes before the "written" line but after the freeze, and run 2 prints it again.
 [ "$first" -ge "$k" ] && [ "$first" -le $((k + 2)) ] || fail "run 2 starts at $first, the checkpoint was taken after $k"
 [ "$first" -le "$killed_at" ] || fail "run 2 starts at $first, after the $killed_at printed before the kill: not rewound"
-awk '/^restarted 1$/ {r = 1; prev = 0} r && /^[0-9]+$/ { if (prev && $1 != prev + 1) bad = 1; prev = $1 } END {exit bad}' drill.out ||
+awk '/^restarted 1$/ {r = 1; prev = 0} r && /^[0-9]+$/ { if (prev && $1 != prev + 1) bad = 1; prev = $1 } END {exit bad}' drill.lines ||
   fail "run 2 does not count on without gaps"
