@@ -74,6 +74,7 @@ class Writer {
   }
   template <typename E>
   void enumeration(const E& e, const char*, E) {
+    static_assert(std::is_enum_v<E> && sizeof(E) == 1, "enums are stored as one byte");
     out_.push_back(static_cast<char>(e));
   }
   void str(const std::string& s) {
@@ -146,6 +147,7 @@ class Reader {
   // An enum stored as one byte whose valid values are 0..max.
   template <typename E>
   void enumeration(E& e, const char* name, E max) {
+    static_assert(std::is_enum_v<E> && sizeof(E) == 1, "enums are stored as one byte");
     e = static_cast<E>(small(static_cast<uint8_t>(max), name, " value"));
   }
   void str(std::string& s) {
