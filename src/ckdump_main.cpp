@@ -59,14 +59,7 @@ int main(int argc, char** argv) {
         case 'D': o.dir = optarg; break;
         case 'R': o.leave_running = true; break;
         case 'j': o.threads = static_cast<unsigned>(ck::parse_number("--threads", optarg, 1, 1024)); break;
-        case kCompress: {
-          std::string m = optarg;
-          if (m == "none") o.level = 0;
-          else if (m == "fast") o.level = ck::kFastLevel;
-          else o.level = static_cast<int>(ck::parse_number("--compress", optarg, ck::kMinLevel, ck::kMaxLevel));
-          if (o.level == 0 && m != "none") ck::usage_error("--compress: level 0 is written none");
-          break;
-        }
+        case kCompress: o.level = ck::parse_compress(optarg); break;
         case kStats:
           stats = true;
           stats_path = optarg ? optarg : "";

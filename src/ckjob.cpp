@@ -15,6 +15,7 @@
 #include <filesystem>
 
 #include "ckjob_state.hpp"
+#include "ckjob_tasks.hpp"
 #include "dump.hpp"
 #include "error.hpp"
 #include "image_dir.hpp"
@@ -28,11 +29,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
-
-int restart_count() {
-  const char* v = getenv("SLURM_RESTART_COUNT");
-  return v && *v ? atoi(v) : 0;
-}
 
 // ckrun of the same installation (beside this executable), else the one on PATH.
 std::string ckrun_path() {
@@ -85,7 +81,7 @@ int shell_status(int st) {
 
 class Job {
  public:
-  explicit Job(const Options& o) : o_(o) {
+  explicit Job(const Options& o) : o_(o), env_(job_env()), dir_(expand_dir(o.dir, env_, env_.rank)) {
     sigemptyset(&handled_);
     sigset_t fwd = ns::forwarded_signals();
     for (int s = 1; s < NSIG; s++)
@@ -98,22 +94,26 @@ class Job {
   ~Job() { sigprocmask(SIG_SETMASK, &old_mask_, nullptr); }
 
   int run() {
-    const int restarts = restart_count();
-    const char* jobid = getenv("SLURM_JOB_ID");
-    say("job %s, run %d (SLURM_RESTART_COUNT=%d) on %s", jobid ? jobid : "(not under SLURM)", restarts + 1, restarts,
-        hostname().c_str());
-    // "$HOME/ckpt/job-$SLURM_JOB_ID": the first run makes the directories (the images
-    // themselves are 0700).
-    if (auto parent = std::filesystem::path(o_.dir).parent_path(); !parent.empty()) {
+    const int restarts = env_.restart_count;
+    const std::string task = env_.tasks > 1 ? ", task " + std::to_string(env_.rank) + " of " + std::to_string(env_.tasks) : "";
+    say("job %s%s, run %d (SLURM_RESTART_COUNT=%d) on %s", env_.job_id.empty() ? "(not under SLURM)" : env_.job_id.c_str(),
+        task.c_str(), restarts + 1, restarts, hostname().c_str());
+    // "$HOME/ckpt/job-%j": the first run makes the directories (the images themselves are 0700).
+    if (auto parent = std::filesystem::path(dir_).parent_path(); !parent.empty()) {
       std::error_code ec;
       std::filesystem::create_directories(parent, ec);
       if (ec) throw Error("create " + parent.string() + ": " + ec.message());
     }
-    Decision d = decide(checkpoint_time(o_.dir), read_record(o_.dir), restarts);
+    const std::optional<Record> last = read_record(dir_);
+    Decision d = decide(checkpoint_time(dir_), last, restarts, env_.job_id);
+    if (d.action == Action::done) {
+      say("not running the program again: %s", d.why.c_str());
+      return last->status;
+    }
     if (d.action == Action::restore) {
       say("restoring from %s: %s", describe_checkpoint().c_str(), d.why.c_str());
       RestoreOptions ro;
-      ro.dir = o_.dir;
+      ro.dir = dir_;
       auto t0 = Clock::now();
       RestoreResult r = restore(ro);
       child_ = r.pid;
@@ -127,7 +127,8 @@ class Job {
     }
     Record rec;
     rec.started_ns = now_ns();
-    write_record(o_.dir, rec);
+    rec.job = env_.job_id;
+    write_record(dir_, rec);
     return loop();
   }
 
@@ -161,7 +162,12 @@ class Job {
       }
       if (sig == o_.signal) {
         say("got SIG%s: checkpointing, then %s", sigabbrev_np(sig), o_.requeue ? "requeueing the job" : "exiting");
-        if (checkpoint(false, "before the end of the job")) return after_final_checkpoint();
+        const bool ok = checkpoint(false, "before the end of the job");
+        Record rec = read_record(dir_).value_or(Record{});
+        rec.final_restart = env_.restart_count;
+        rec.final_ok = ok;
+        write_record(dir_, rec);  // what the step's task 0 waits for
+        if (ok) return after_final_checkpoint();
         continue;
       }
       kill(child_, sig);
@@ -172,7 +178,7 @@ class Job {
   bool checkpoint(bool leave_running, const char* why) {
     DumpOptions d;
     d.pid = child_;
-    d.dir = o_.dir;
+    d.dir = dir_;
     d.leave_running = leave_running;
     d.level = o_.level;
     d.threads = o_.threads;
@@ -189,17 +195,21 @@ class Job {
   }
 
   int after_final_checkpoint() {
-    const char* jobid = getenv("SLURM_JOB_ID");
-    if (!o_.requeue || !jobid) {
-      say("the program is checkpointed; %s", jobid ? "not requeueing (--no-requeue)" : "not in a SLURM job: not requeueing");
+    if (!o_.requeue || env_.job_id.empty()) {
+      say("the program is checkpointed; %s",
+          env_.job_id.empty() ? "not in a SLURM job: not requeueing" : "not requeueing (--no-requeue)");
       return 0;
     }
+    if (env_.rank != 0) {
+      say("task %d is checkpointed; task 0 requeues the job once every task is", env_.rank);
+      wait_for_the_end();
+      return 0;
+    }
+    if (env_.tasks > 1 && !other_tasks_checkpointed()) return 1;
     // An array task's own job id names the whole array when it is the array's first task.
-    const char* array_job = getenv("SLURM_ARRAY_JOB_ID");
-    const char* array_task = getenv("SLURM_ARRAY_TASK_ID");
-    const std::string id = array_job && *array_job && array_task && *array_task
-                               ? std::string(array_job) + "_" + array_task
-                               : std::string(jobid);
+    const std::string id = !env_.array_job_id.empty() && !env_.array_task_id.empty()
+                               ? env_.array_job_id + "_" + env_.array_task_id
+                               : env_.job_id;
     auto t0 = Clock::now();
     pid_t p = spawn({"scontrol", "requeue", id}, old_mask_);
     int st = 0;
@@ -207,12 +217,47 @@ class Job {
     }
     if (shell_status(st) != 0) {
       say("scontrol requeue %s failed (status %d): the checkpoint stays at %s; submit the job again to continue",
-          id.c_str(), shell_status(st), o_.dir.c_str());
+          id.c_str(), shell_status(st), dir_.c_str());
       return 1;
     }
     say("requeued job %s in %.3f s; waiting for SLURM to end this run", id.c_str(), seconds_since(t0));
-    // SLURM ends the job now (SIGTERM, later SIGKILL). Leaving first would let the batch script
-    // go on as if the program had finished.
+    wait_for_the_end();
+    return 0;
+  }
+
+  // Until every other task of the step has written its checkpoint for this signal (or its
+  // program had ended); false, logged, if one failed or they do not come within kTasksWait.
+  bool other_tasks_checkpointed() {
+    constexpr int kTasksWait = 600, kReportAfter = 5;
+    auto t0 = Clock::now();
+    bool reported = false;
+    for (;;) {
+      StepProgress p = step_progress(o_.dir, env_);
+      if (p.failed) {
+        say("the checkpoint of task %d failed (its program runs on): not requeueing; the other tasks are "
+            "checkpointed, a new submission of the job goes on from there",
+            *p.failed);
+        return false;
+      }
+      if (p.missing.empty()) {
+        if (reported) say("every task is checkpointed after %.1f s", seconds_since(t0));
+        return true;
+      }
+      if (seconds_since(t0) > kTasksWait) {
+        say("tasks %s wrote no checkpoint within %d s: not requeueing", p.missing.c_str(), kTasksWait);
+        return false;
+      }
+      if (!reported && seconds_since(t0) > kReportAfter) {
+        say("waiting for the checkpoints of tasks %s before requeueing", p.missing.c_str());
+        reported = true;
+      }
+      usleep(100000);
+    }
+  }
+
+  // SLURM ends the job now (SIGTERM, later SIGKILL). Leaving first would let the batch script
+  // go on as if the program had finished.
+  void wait_for_the_end() {
     sigset_t end;
     sigemptyset(&end);
     for (int s : {SIGTERM, SIGINT, SIGHUP, SIGQUIT}) sigaddset(&end, s);
@@ -221,15 +266,15 @@ class Job {
     int sig;
     while ((sig = sigtimedwait(&handled_, &si, &ts)) >= 0 && !sigismember(&end, sig)) {
     }
-    return 0;
   }
 
   int ended(int status) {
-    Record rec = read_record(o_.dir).value_or(Record{});
+    Record rec = read_record(dir_).value_or(Record{});
     rec.ended_ns = now_ns();
     rec.status = status;
-    write_record(o_.dir, rec);
-    unsigned removed = img::prune_versions(o_.dir, o_.keep);
+    rec.job = env_.job_id;
+    write_record(dir_, rec);
+    unsigned removed = img::prune_versions(dir_, o_.keep);
     say("the program ended with status %d%s", status,
         removed ? (", " + std::to_string(removed) + " old checkpoint(s) removed").c_str() : "");
     return status;
@@ -237,8 +282,8 @@ class Job {
 
   std::string describe_checkpoint() const {
     std::error_code ec;
-    auto t = std::filesystem::read_symlink(o_.dir, ec);
-    return ec ? o_.dir : o_.dir + " (" + t.string() + ")";
+    auto t = std::filesystem::read_symlink(dir_, ec);
+    return ec ? dir_ : dir_ + " (" + t.string() + ")";
   }
 
   static std::string hostname() {
@@ -254,6 +299,8 @@ class Job {
   }
 
   const Options& o_;
+  const JobEnv env_;
+  const std::string dir_;  // o_.dir with its patterns (%t, %j, ...) expanded for this task
   sigset_t handled_{}, old_mask_{};
   pid_t child_ = -1;
 };

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "dump.hpp"
+
 namespace ck::job {
 
 struct Options {
@@ -14,7 +16,7 @@ struct Options {
   unsigned interval = 0;             // seconds between periodic checkpoints (-R); 0: none
   unsigned keep = 2;                 // checkpoint versions kept
   bool requeue = true;               // scontrol requeue after the checkpoint on `signal`
-  int level = 1;                     // zstd level of the images
+  int level = kDefaultLevel;         // zstd level of the images (as ckdump's)
   unsigned threads = 0;              // compression threads (0: all CPUs)
   std::vector<std::string> program;  // what to run on the first start
 };

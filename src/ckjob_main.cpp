@@ -20,13 +20,16 @@ const char kHelp[] =
     "logged with a timestamp on stderr.\n"
     "\n"
     "  -D, --dir DIR         checkpoint: a link to the newest version in DIR.d/ (as ckdump -D);\n"
-    "                        DIR.ckjob records when the program last started and ended\n"
+    "                        DIR.ckjob records when the program last started and ended. SLURM's\n"
+    "                        patterns: %t task (needed when srun runs several), %j job id,\n"
+    "                        %A array job id, %a array task id, %% a %\n"
     "  -s, --signal SIG      checkpoint and requeue on SIG (name or number; default USR1)\n"
     "  -i, --interval SECS   also checkpoint every SECS seconds, leaving the program running,\n"
     "                        for node failures, where no signal comes\n"
     "      --keep N          checkpoint versions kept (default 2)\n"
     "      --no-requeue      on the signal, checkpoint and exit without requeueing\n"
-    "      --compress=MODE   none, fast (zstd level 1, default) or a zstd level 1-19\n"
+    "      --compress=MODE   as ckdump's: none, fast (zstd level -1, the default) or a zstd\n"
+    "                        level N (-100..-1 faster, larger; 1..19 slower, smaller)\n"
     "  -j, --threads N       compression threads (default: all CPUs)\n"
     "  -v, --verbose         also log the checkpoint and restore steps\n"
     "  -h, --help            this text\n"
@@ -60,11 +63,7 @@ int main(int argc, char** argv) {
         case 'i': o.interval = static_cast<unsigned>(ck::parse_number("--interval", optarg, 1, 1000000)); break;
         case kKeep: o.keep = static_cast<unsigned>(ck::parse_number("--keep", optarg, 1, 1000000)); break;
         case kNoRequeue: o.requeue = false; break;
-        case kCompress: {
-          std::string m = optarg;
-          o.level = m == "none" ? 0 : m == "fast" ? 1 : static_cast<int>(ck::parse_number("--compress", optarg, 1, 19));
-          break;
-        }
+        case kCompress: o.level = ck::parse_compress(optarg); break;
         case 'j': o.threads = static_cast<unsigned>(ck::parse_number("--threads", optarg, 1, 1024)); break;
         case 'v': ck::log::verbosity++; break;
         case 'h': fputs(kHelp, stdout); return 0;

@@ -48,6 +48,8 @@ std::optional<Record> read_record(const std::string& dir) {
   while (in >> key) {
     if (key == "started") started = static_cast<bool>(in >> r.started_ns);
     else if (key == "ended") in >> r.ended_ns >> r.status;
+    else if (key == "job") in >> r.job;
+    else if (key == "final") in >> r.final_restart >> r.final_ok;
     else in.ignore(1 << 20, '\n');
   }
   if (!started) return std::nullopt;
@@ -59,6 +61,8 @@ void write_record(const std::string& dir, const Record& r) {
   std::ostringstream out;
   out << "started " << r.started_ns << "\n";
   if (r.ended_ns) out << "ended " << r.ended_ns << " " << r.status << "\n";
+  if (!r.job.empty()) out << "job " << r.job << "\n";
+  if (r.final_restart >= 0) out << "final " << r.final_restart << " " << r.final_ok << "\n";
   const std::string text = out.str();
   {
     UniqueFd fd(open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
@@ -86,7 +90,11 @@ std::optional<int64_t> checkpoint_time(const std::string& dir) {
   return static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
 }
 
-Decision decide(std::optional<int64_t> ckpt, const std::optional<Record>& last, int restart_count) {
+Decision decide(std::optional<int64_t> ckpt, const std::optional<Record>& last, int restart_count,
+                const std::string& job) {
+  if (restart_count > 0 && last && last->ended_ns && !job.empty() && last->job == job)
+    return {Action::done, "the program ended (status " + std::to_string(last->status) + ") at " +
+                              fmt_time(last->ended_ns) + ", in an earlier run of this job"};
   if (!ckpt) return {Action::start, "no checkpoint yet"};
   if (last && last->ended_ns && *ckpt <= last->ended_ns)
     return {Action::start, "the program finished (status " + std::to_string(last->status) + ") at " +

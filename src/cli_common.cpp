@@ -2,6 +2,8 @@
 
 #include <charconv>
 
+#include "dump.hpp"
+
 namespace ck {
 
 long parse_number(const char* opt, const char* value, long min, long max) {
@@ -13,6 +15,15 @@ long parse_number(const char* opt, const char* value, long min, long max) {
                     std::to_string(max),
                 ExitCode::usage);
   return v;
+}
+
+int parse_compress(const char* value) {
+  const std::string m = value;
+  if (m == "none") return 0;
+  if (m == "fast") return kFastLevel;
+  int level = static_cast<int>(parse_number("--compress", value, kMinLevel, kMaxLevel));
+  if (level == 0) throw Error("--compress: level 0 is written none (see --help)", ExitCode::usage);
+  return level;
 }
 
 }  // namespace ck

@@ -27,7 +27,10 @@ int run_main(const char* program, F&& body) {
 
 [[noreturn]] inline void usage_error(const std::string& msg) { throw Error(msg + " (see --help)", ExitCode::usage); }
 
-// Parses a non-negative integer option value; throws a usage error naming the option.
+// Parses an integer option value from min to max; throws a usage error naming the option.
 long parse_number(const char* opt, const char* value, long min, long max);
+
+// --compress=none|fast|N of ckdump and ckjob: the zstd level (0 = pages stored raw).
+int parse_compress(const char* value);
 
 }  // namespace ck

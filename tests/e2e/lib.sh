@@ -8,8 +8,16 @@ chmod 755 "$WORK"
 PIDS=()
 
 cleanup() {
-  local p
+  local p pid c
   for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+  # Whatever else still runs in the test's directory (a restored tree whose ckrestore the test
+  # killed, say) would outlive the test: not this shell.
+  for p in /proc/[0-9]*; do
+    pid=${p#/proc/}
+    [ "$pid" = $$ ] && continue
+    c=$(readlink "$p/cwd" 2>/dev/null) || continue
+    if [ "$c" = "$WORK" ] || [ "${c#"$WORK"/}" != "$c" ]; then kill -9 "$pid" 2>/dev/null || true; fi
+  done
   rm -rf "$WORK"
 }
 trap cleanup EXIT
