@@ -104,9 +104,12 @@ log "root: ckdump killed at peek_off, repair (with and without -R) and silenced:
 # the connection (closed in repair mode), so the image restores and the stream goes on.
 rm -rf "$WORK/ckpt" "$WORK/ckpt.d"
 kill_at killing root -D "$WORK/ckpt"
-wait_gone "$SERVER"
+rc=0
+wait "$SERVER" || rc=$?
+[ "$rc" = 137 ] || fail "killed at killing: the tree was not killed (the server exited with $rc)"
 for ((i = 0; i < 100; i++)); do alive "$CLIENT" || break; sleep 0.05; done
 ! alive "$CLIENT" || fail "killed at killing: the guardian did not finish the kill"
+! grep -q FAIL out.txt || fail "killed at killing: the tree saw its connection fail before it was killed"
 "$CKIMAGE" verify "$WORK/ckpt" >/dev/null || fail "killed at killing: the image does not verify"
 restore_detached "$WORK/ckpt"
 SERVER=$RESTORED

@@ -31,12 +31,17 @@ wait_line out.txt '^tick 3$'
 MEMHOG=$TARGET
 sum=$(awk '/^ready sum/ {print $3}' out.txt)
 
-# The guardian while a dump runs (ckdump stopped meanwhile, so that it stays).
+# The guardian while a dump runs (ckdump stopped meanwhile, so that it stays). Guardians of
+# earlier dumps may linger as zombies until init reaps them: only a new, live one counts.
+old_guardians=" $(pgrep -x ck-guardian | tr '\n' ' ') "
 "$CKDUMP" -t "$TARGET" -D ckpt -R 2>dump.log &
 d=$!
+PIDS+=("$d")
 g=
 for ((i = 0; i < 400; i++)); do
-  g=$(pgrep -x ck-guardian | head -1 || true)
+  for p in $(pgrep -x ck-guardian || true); do
+    [[ "$old_guardians" == *" $p "* ]] || ! alive "$p" || g=$p
+  done
   [ -z "$g" ] || break
   sleep 0.005
 done
