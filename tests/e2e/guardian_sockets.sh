@@ -100,6 +100,25 @@ kill_at silenced root -D "$WORK/ckpt"
 tree_intact "killed with the connections silenced for the kill" "$SERVER" "$CLIENT"
 log "root: ckdump killed at peek_off, repair (with and without -R) and silenced: the tree went on untouched"
 
+# SIGKILLs at random moments of a dump -R: the first ones 2-12 ms in, around the sockets.
+t0=$(date +%s%N)
+"$CKDUMP" -t "$SERVER" -D "$WORK/ckpt" -R 2>dump.log || { cat dump.log >&2; fail "ckdump -R failed"; }
+dump_s=$(awk -v ns=$(($(date +%s%N) - t0)) 'BEGIN { printf "%.3f", ns / 1e9 }')
+killed=0
+for ((r = 0; r < 10; r++)); do
+  delay=$(awk -v r=$r -v s=$RANDOM -v d="$dump_s" 'BEGIN { srand(s); split("0.002 0.004 0.006 0.009 0.012", early);
+    printf "%.4f", (r < 5 ? early[r + 1] : rand() * d * 1.1) }')
+  "$CKDUMP" -t "$SERVER" -D "$WORK/ckpt" -R 2>/dev/null &
+  d=$!
+  sleep "$delay"
+  kill -9 "$d" 2>/dev/null || true
+  rc=0
+  wait "$d" 2>/dev/null || rc=$?
+  [ "$rc" != 137 ] || killed=$((killed + 1))
+  tree_intact "random kill $r (after ${delay}s)" "$SERVER" "$CLIENT"
+done
+log "root: 10 random kills of ckdump -R (a dump taking ${dump_s}s, $killed killed during it): the tree went on untouched"
+
 # Killed once the kill of the tree has begun: the guardian ends the tree; nothing was sent on
 # the connection (closed in repair mode), so the image restores and the stream goes on.
 rm -rf "$WORK/ckpt" "$WORK/ckpt.d"
