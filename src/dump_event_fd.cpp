@@ -20,6 +20,7 @@
 #include <set>
 
 #include "error.hpp"
+#include "fd_passing.hpp"
 #include "log.hpp"
 #include "proc_parse.hpp"
 #include "restore_event_fd.hpp"
@@ -62,13 +63,7 @@ constexpr Refusal kRefused[] = {
 
 std::string pstr(pid_t pid) { return std::to_string(pid); }
 
-UniqueFd fd_copy(pid_t pid, int fd) {
-  UniqueFd pidfd(static_cast<int>(syscall(SYS_pidfd_open, pid, 0)));
-  if (!pidfd) throw_errno("pidfd_open " + pstr(pid));
-  UniqueFd copy(static_cast<int>(syscall(SYS_pidfd_getfd, pidfd.get(), fd, 0)));
-  if (!copy) throw_errno("pidfd_getfd " + pstr(pid) + " fd " + std::to_string(fd));
-  return copy;
-}
+UniqueFd fd_copy(pid_t pid, int fd) { return FdCopier().copy(pid, fd); }
 
 std::string fdinfo(pid_t pid, int fd) { return proc::read_file("/proc/" + pstr(pid) + "/fdinfo/" + std::to_string(fd)); }
 

@@ -25,6 +25,7 @@
 #include "error.hpp"
 #include "fault.hpp"
 #include "guardian.hpp"
+#include "fd_passing.hpp"
 #include "namespaces.hpp"
 #include "log.hpp"
 #include "sock_diag.hpp"
@@ -72,20 +73,7 @@ UniqueFd diag_socket(pid_t pid) {
       _exit(1);
     int s = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
     if (s < 0) _exit(2);
-    char byte = 0;
-    iovec iov{&byte, 1};
-    alignas(cmsghdr) char ctl[CMSG_SPACE(sizeof(int))] = {};
-    msghdr m{};
-    m.msg_iov = &iov;
-    m.msg_iovlen = 1;
-    m.msg_control = ctl;
-    m.msg_controllen = sizeof ctl;
-    cmsghdr* c = CMSG_FIRSTHDR(&m);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    std::memcpy(CMSG_DATA(c), &s, sizeof s);
-    _exit(sendmsg(theirs_end.get(), &m, 0) == 1 ? 0 : 3);
+    _exit(send_fd(theirs_end.get(), s) ? 0 : 3);
   }
   theirs_end.reset();
   int status = 0;
@@ -94,20 +82,7 @@ UniqueFd diag_socket(pid_t pid) {
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
     throw Error("cannot enter the network namespace of pid " + std::to_string(pid) + " to list its sockets",
                 ExitCode::permission);
-  char byte;
-  iovec iov{&byte, 1};
-  alignas(cmsghdr) char ctl[CMSG_SPACE(sizeof(int))] = {};
-  msghdr m{};
-  m.msg_iov = &iov;
-  m.msg_iovlen = 1;
-  m.msg_control = ctl;
-  m.msg_controllen = sizeof ctl;
-  if (recvmsg(mine.get(), &m, MSG_CMSG_CLOEXEC | MSG_DONTWAIT) != 1) throw_errno("receive the sock_diag socket");
-  cmsghdr* c = CMSG_FIRSTHDR(&m);
-  if (!c || c->cmsg_type != SCM_RIGHTS) throw Error("no sock_diag socket from the namespace helper");
-  int s;
-  std::memcpy(&s, CMSG_DATA(c), sizeof s);
-  return UniqueFd(s);
+  return recv_fd(mine.get(), "the sock_diag socket from the namespace helper", MSG_DONTWAIT);
 }
 
 int get_int(int fd, int level, int name) {
@@ -380,7 +355,7 @@ void SocketDump::collect(const std::vector<ProcessFds>& procs, pid_t netns_pid, 
   // Socket inode -> its fds in the tree (one socket, one open file description, but several
   // fds and processes may hold it).
   std::map<uint64_t, std::vector<Ref>> by_ino;
-  std::map<pid_t, UniqueFd> pidfds;
+  FdCopier fds;
   for (const auto& p : procs)
     for (auto& fd : *p.fds)
       if (fd.kind == img::FdKind::socket) {
@@ -408,11 +383,7 @@ void SocketDump::collect(const std::vector<ProcessFds>& procs, pid_t netns_pid, 
   std::map<std::string, int32_t> listener_by_addr;  // unix listeners, by address
   for (auto& [ino, refs] : by_ino) {
     const Ref& r = refs[0];
-    auto& pidfd = pidfds[r.pid];
-    if (!pidfd) pidfd.reset(static_cast<int>(syscall(SYS_pidfd_open, r.pid, 0)));
-    if (!pidfd) throw_errno("pidfd_open " + std::to_string(r.pid));
-    UniqueFd copy(static_cast<int>(syscall(SYS_pidfd_getfd, pidfd.get(), r.fd->fd, 0)));
-    if (!copy) throw_errno("pidfd_getfd of fd " + std::to_string(r.fd->fd) + " of pid " + std::to_string(r.pid));
+    UniqueFd copy = fds.copy(r.pid, r.fd->fd);
     img::Socket s;
     s.id = static_cast<int32_t>(tree.sockets.size());
     s.ino = ino;

@@ -15,6 +15,7 @@
 
 #include "arch.hpp"
 #include "error.hpp"
+#include "hex.hpp"
 #include "log.hpp"
 #include "socket_addr.hpp"
 
@@ -55,12 +56,6 @@ void append_u00(std::string& out, uint8_t b) {
   char buf[8];
   std::snprintf(buf, sizeof buf, "\\u%04x", b);
   out += buf;
-}
-
-std::string hex(uint64_t v) {
-  char buf[24];
-  std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
-  return buf;
 }
 
 std::string octal(uint64_t v, int width) {

@@ -23,13 +23,6 @@ namespace ck::ns {
 
 namespace {
 
-void write_proc(const std::string& path, const std::string& text) {
-  UniqueFd fd(open(path.c_str(), O_WRONLY | O_CLOEXEC));
-  if (!fd) throw_errno("open " + path);
-  if (write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size()))
-    throw_errno("write '" + text.substr(0, text.find('\n')) + "' to " + path);
-}
-
 volatile pid_t g_forward_to = -1;
 
 }  // namespace
@@ -66,9 +59,9 @@ std::string normalize_id_map(const std::string& text) {
 
 void write_id_maps(pid_t pid, const std::string& uid_map, const std::string& gid_map) {
   const std::string base = "/proc/" + std::to_string(pid);
-  if (getuid() != 0) write_proc(base + "/setgroups", "deny");
-  write_proc(base + "/uid_map", uid_map);
-  write_proc(base + "/gid_map", gid_map);
+  if (getuid() != 0) proc::write_file(base + "/setgroups", "deny");
+  proc::write_file(base + "/uid_map", uid_map);
+  proc::write_file(base + "/gid_map", gid_map);
 }
 
 void bring_up_loopback() {

@@ -26,6 +26,7 @@
 #include <thread>
 
 #include "error.hpp"
+#include "hex.hpp"
 #include "fault.hpp"
 #include "log.hpp"
 
@@ -54,12 +55,6 @@ constexpr uint32_t kMaxContentChunk = 64u << 20;
 uint64_t page_size() {
   static const uint64_t ps = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
   return ps;
-}
-
-std::string hex(uint64_t v) {
-  char buf[24];
-  std::snprintf(buf, sizeof buf, "0x%" PRIx64, v);
-  return buf;
 }
 
 double seconds_since(Clock::time_point t0) {

@@ -15,6 +15,7 @@
 #include <string>
 
 #include "error.hpp"
+#include "hex.hpp"
 #include "log.hpp"
 #include "unique_mapping.hpp"
 
@@ -64,12 +65,6 @@ constexpr size_t kEntriesPerRead = 64 * 1024;
 uint64_t page_size() {
   static const uint64_t ps = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
   return ps;
-}
-
-std::string hex(uint64_t v) {
-  char buf[24];
-  std::snprintf(buf, sizeof buf, "0x%" PRIx64, v);
-  return buf;
 }
 
 std::string where(pid_t pid, uint64_t addr) {

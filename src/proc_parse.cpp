@@ -874,6 +874,16 @@ std::string read_file(const std::string& path) { return *read_all(path, false); 
 
 std::optional<std::string> read_file_if_exists(const std::string& path) { return read_all(path, true); }
 
+void write_file(const std::string& path, std::string_view text) {
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC | O_NOCTTY));
+  if (!fd) throw_errno("open " + path);
+  ssize_t n = ::write(fd.get(), text.data(), text.size());
+  if (n < 0) throw_errno("write '" + std::string(text.substr(0, text.find('\n'))) + "' to " + path);
+  if (static_cast<size_t>(n) != text.size())
+    throw Error("write '" + std::string(text.substr(0, text.find('\n'))) + "' to " + path + ": only " +
+                std::to_string(n) + " of " + std::to_string(text.size()) + " bytes taken");
+}
+
 std::string read_link(const std::string& path) {
   // readlink truncates silently: retry with a larger buffer until the result fits.
   for (size_t size = 256; size <= (size_t{1} << 20); size *= 2) {

@@ -152,4 +152,8 @@ std::string read_file(const std::string& path);
 std::optional<std::string> read_file_if_exists(const std::string& path);
 std::string read_link(const std::string& path);
 
+// Writes text to a /proc or /proc/sys file with one write(): such files take a value whole or
+// not at all, and a short write means the kernel refused part of it. Throws Error naming the path.
+void write_file(const std::string& path, std::string_view text);
+
 }  // namespace ck::proc

@@ -12,17 +12,10 @@
 
 #include "arch.hpp"
 #include "error.hpp"
+#include "hex.hpp"
 #include "unique_fd.hpp"
 
 namespace ck {
-
-namespace {
-std::string hex(uint64_t v) {
-  char b[32];
-  snprintf(b, sizeof b, "0x%llx", static_cast<unsigned long long>(v));
-  return b;
-}
-}  // namespace
 
 std::vector<uint8_t> RemoteSyscall::regs_for(long nr, const uint64_t (&args)[6]) const {
   auto gp = arch::make_syscall_regs(task_.original_regs().gp, insn_, nr, args);
@@ -110,10 +103,6 @@ uint64_t find_syscall_insn(pid_t pid, uint64_t start, uint64_t end) {
     if (std::memcmp(bytes.data() + off, insn.data(), insn.size()) == 0) return start + off;
   throw Error("no syscall instruction in pid " + std::to_string(pid) + " at " + hex(start) + "-" + hex(end));
 }
-
-}  // namespace ck
-
-namespace ck {
 
 namespace {
 // The offset of a function in a vDSO image (linked at 0), from its dynamic symbol table; 0 if

@@ -25,6 +25,7 @@
 
 #include "arch.hpp"
 #include "error.hpp"
+#include "hex.hpp"
 #include "file_locks.hpp"
 #include "kernel_abi.hpp"
 #include "image_dir.hpp"
@@ -49,12 +50,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-
-std::string hex(uint64_t v) {
-  char b[32];
-  snprintf(b, sizeof b, "0x%llx", static_cast<unsigned long long>(v));
-  return b;
-}
 
 // ---- checks before anything is created ----------------------------------------------
 

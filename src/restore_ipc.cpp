@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "error.hpp"
+#include "proc_parse.hpp"
 #include "unique_fd.hpp"
 
 namespace ck {
@@ -22,11 +23,7 @@ namespace ck {
 namespace {
 
 void set_next_id(const char* kind, int id) {
-  const std::string path = std::string("/proc/sys/kernel/") + kind + "_next_id";
-  UniqueFd fd(open(path.c_str(), O_WRONLY | O_CLOEXEC));
-  if (!fd) throw_errno("open " + path);
-  std::string text = std::to_string(id);
-  if (write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size())) throw_errno("write " + path);
+  proc::write_file(std::string("/proc/sys/kernel/") + kind + "_next_id", std::to_string(id));
 }
 
 void check_id(const std::string& what, int got, int want) {

@@ -16,6 +16,7 @@
 #include <numeric>
 
 #include "error.hpp"
+#include "proc_parse.hpp"
 #include "restore_fd.hpp"
 #include "socket_addr.hpp"
 #include "unique_fd.hpp"
@@ -134,18 +135,6 @@ UniqueFd reset_connection(const img::Socket& s) {
   return c;
 }
 
-// A file of /proc/sys/net/ipv4: "min default max".
-std::string read_sysctl(const std::string& path) {
-  UniqueFd f(open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  char buf[128];
-  ssize_t n = f ? read(f.get(), buf, sizeof buf - 1) : -1;
-  if (n <= 0) throw_errno("read " + path);
-  return std::string(buf, static_cast<size_t>(n));
-}
-void write_sysctl(const std::string& path, const std::string& v) {
-  UniqueFd f(open(path.c_str(), O_WRONLY | O_CLOEXEC));
-  if (!f || write(f.get(), v.data(), v.size()) != static_cast<ssize_t>(v.size())) throw_errno("write " + path);
-}
 
 bool has_room(int fd, size_t snd, size_t rcv) {
   int sb = 0, rb = 0;
@@ -175,7 +164,7 @@ UniqueFd tcp_socket_with_room(int family, size_t snd, size_t rcv) {
   // Only without the privilege to force them (and so never in the host's namespace, whose
   // defaults a normal user cannot change anyway).
   const std::string wpath = "/proc/sys/net/ipv4/tcp_wmem", rpath = "/proc/sys/net/ipv4/tcp_rmem";
-  std::string wold = read_sysctl(wpath), rold = read_sysctl(rpath);
+  std::string wold = proc::read_file(wpath), rold = proc::read_file(rpath);
   auto raised = [](const std::string& old, int want) {
     unsigned long lo = 0, def = 0, hi = 0;
     sscanf(old.c_str(), "%lu %lu %lu", &lo, &def, &hi);
@@ -183,11 +172,11 @@ UniqueFd tcp_socket_with_room(int family, size_t snd, size_t rcv) {
     return std::to_string(lo) + " " + std::to_string(w) + " " + std::to_string(std::max(hi, w));
   };
   try {
-    write_sysctl(wpath, raised(wold, sw));
-    write_sysctl(rpath, raised(rold, rw));
+    proc::write_file(wpath, raised(wold, sw));
+    proc::write_file(rpath, raised(rold, rw));
   } catch (const Error& e) {
     try {
-      write_sysctl(wpath, wold);
+      proc::write_file(wpath, wold);
     } catch (const Error&) {
     }
     throw Error("the queues of a TCP connection (" + std::to_string(snd) + " bytes to send, " + std::to_string(rcv) +
@@ -197,8 +186,8 @@ UniqueFd tcp_socket_with_room(int family, size_t snd, size_t rcv) {
   }
   fd.reset(socket(family, SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_TCP));
   int err = errno;
-  write_sysctl(wpath, wold);
-  write_sysctl(rpath, rold);
+  proc::write_file(wpath, wold);
+  proc::write_file(rpath, rold);
   if (!fd) throw_errno("socket", err);
   if (!has_room(fd.get(), snd, rcv)) throw Error("socket buffers too small for the queued bytes of a TCP connection");
   return fd;
@@ -350,7 +339,7 @@ void check_sockets_restorable(const img::Tree& tree, bool privileged, bool for_u
   if (for_user) {
     unsigned first_free = 1024;
     try {
-      first_free = static_cast<unsigned>(std::stoul(read_sysctl("/proc/sys/net/ipv4/ip_unprivileged_port_start")));
+      first_free = static_cast<unsigned>(std::stoul(proc::read_file("/proc/sys/net/ipv4/ip_unprivileged_port_start")));
     } catch (...) {
     }
     for (const auto& s : tree.sockets) {

@@ -12,6 +12,7 @@
 
 #include "arch.hpp"
 #include "error.hpp"
+#include "hex.hpp"
 #include "image_dir.hpp"
 #include "log.hpp"
 #include "page_pipeline.hpp"
@@ -30,12 +31,6 @@ constexpr uint64_t kHuge = 2ull << 20;
 constexpr uint64_t kLowest = 1ull << 32;
 
 uint64_t align_up(uint64_t v, uint64_t a) { return (v + a - 1) & ~(a - 1); }
-
-std::string hex(uint64_t v) {
-  char b[32];
-  snprintf(b, sizeof b, "0x%llx", static_cast<unsigned long long>(v));
-  return b;
-}
 
 bool is_special(img::VmaKind k) {
   return k == img::VmaKind::vdso || k == img::VmaKind::vvar || k == img::VmaKind::vvar_vclock ||

@@ -79,10 +79,8 @@ void enter_time_ns(const img::Tree& tree) {
     return std::to_string(clock) + " " + std::to_string(s) + " " + std::to_string(n) + "\n";
   };
   std::string text = line(CLOCK_MONOTONIC, mono) + line(CLOCK_BOOTTIME, boot);
-  UniqueFd fd(open("/proc/self/timens_offsets", O_WRONLY | O_CLOEXEC));
-  if (!fd) throw_errno("open /proc/self/timens_offsets");
-  if (write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size()))
-    throw_errno("set the time namespace's offsets (monotonic " + std::to_string(mono / 1000000) + " ms)");
+  with_context("set the time namespace's offsets (monotonic " + std::to_string(mono / 1000000) + " ms)",
+               [&] { proc::write_file("/proc/self/timens_offsets", text); });
 }
 
 }  // namespace ck::ns

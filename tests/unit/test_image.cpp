@@ -16,6 +16,7 @@
 #include <xxhash.h>
 #include <zstd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -23,6 +24,7 @@
 #include <map>
 #include <random>
 #include <sstream>
+#include <tuple>
 
 #include "arch.hpp"
 #include "error.hpp"
@@ -184,6 +186,174 @@ Manifest make_full_manifest() {
   return m;
 }
 
+// ---- the golden image: every record type, every field, every enum value --------------------
+// Encoded with the codec of format version 2 into tests/fixtures/image_codec/*-v2.bin, so that
+// any change of the bytes on disk (a field's width, order, a forgotten field) fails the test
+// instead of misreading old images. The values are full-width and distinct so that a field
+// written with the wrong width or in the wrong place changes the bytes. Arch-independent on
+// purpose: the fixture must be the same on every machine.
+
+struct GoldenFiller {
+  uint64_t n = 1;
+  uint64_t u64() { return 0x8877665544332211ull + (n++ << 8); }
+  uint32_t u32() { return 0xa1b2c300u + static_cast<uint32_t>(n++); }
+  int32_t i32() { return -0x10203000 - static_cast<int32_t>(n++); }
+  int64_t i64() { return -0x0102030405060000ll - static_cast<int64_t>(n++); }
+  std::string str(const std::string& base) { return base + "\x01\xff-" + std::to_string(n++); }
+  std::vector<uint8_t> blob(size_t len) {
+    std::vector<uint8_t> b(len);
+    for (auto& x : b) x = static_cast<uint8_t>(0x80 | n++);
+    return b;
+  }
+  SigInfo siginfo() {
+    SigInfo s;
+    for (auto& x : s.raw) x = static_cast<uint8_t>(n++ | 1);
+    return s;
+  }
+};
+
+constexpr size_t kGoldenFiles = 5, kGoldenPipes = 2, kGoldenSockets = 3, kGoldenEventFiles = 6;
+
+Thread make_golden_thread(GoldenFiller& f) {
+  Thread t;
+  t.tid = static_cast<int32_t>(0x7000 + f.u32() % 0x1000);
+  t.comm = f.str("thread");
+  t.gpregs = f.blob(27 * 8);
+  t.fpregs = f.blob(512);
+  t.sigmask = f.u64();
+  t.pending = {f.siginfo(), f.siginfo()};
+  t.altstack = {f.u64(), f.u64(), f.i32()};
+  t.clear_child_tid = f.u64();
+  t.robust_list = f.u64();
+  t.robust_list_len = f.u64();
+  t.rseq = {f.u64(), f.u32(), f.u32(), f.u32()};
+  t.seccomp_filters = {f.blob(8), f.blob(24)};
+  return t;
+}
+
+Process make_golden_process(GoldenFiller& f, int32_t pid, bool zombie) {
+  Process p;
+  p.pid = pid;
+  p.ppid = f.i32();
+  p.pgid = f.i32();
+  p.sid = f.i32();
+  p.zombie = zombie;
+  p.exit_status = f.i32();
+  p.exit_signal = f.i32();
+  p.comm = f.str("comm");
+  p.cwd = f.str("/home/\xc3\xa9t\xc3\xa9");
+  p.umask = f.u32();
+  p.personality = f.u32();
+  p.creds = Creds{f.u32(), f.u32(), f.u32(), f.u32(), f.u32(), f.u32(), f.u32(), f.u32(),
+                  {f.u32(), f.u32(), f.u32()}, f.u64(), f.u64(), f.u64(), f.u64(), f.u64(), f.u32(), true};
+  for (auto& l : p.rlimits) l = {f.u64(), f.u64()};
+  p.pdeathsig = f.i32();
+  p.child_subreaper = true;
+  p.dumpable = f.i32();
+  p.timerslack_ns = f.u64();
+  p.thp_disable = true;
+  p.mm = MmInfo{f.u64(), f.u64(), f.u64(), f.u64(), f.u64(), f.u64(), f.u64(), f.u64(), f.u64(), f.u64(), f.u64(),
+                {f.u64(), f.u64(), f.u64(), f.u64()}, static_cast<int32_t>(kGoldenFiles - 1)};
+  for (auto& a : p.sigactions) a = {f.u64(), f.u64(), f.u64(), f.u64()};
+  p.shared_pending = {f.siginfo(), f.siginfo()};
+  for (auto& t : p.itimers) t = {f.i64(), f.i64()};
+  for (uint8_t k = 0; k <= static_cast<uint8_t>(VmaKind::sysv_shm); ++k)
+    p.vmas.push_back(Vma{f.u64(), f.u64(), f.u32(), static_cast<VmaKind>(k), f.u32(), f.u64(),
+                         static_cast<int32_t>(k % kGoldenFiles), f.str("vma"), f.u64()});
+  // One fd of every kind, each pointing at a record of its kind (decode_tree checks that).
+  for (uint8_t k = 0; k <= kMaxFdKind; ++k) {
+    Fd fd{static_cast<int32_t>(3 + k), static_cast<FdKind>(k), f.u32(), k % 2 == 0, f.u64(),
+          static_cast<int32_t>(k % kGoldenFiles), static_cast<int32_t>(k % kGoldenPipes), f.i32(), f.str("link"),
+          static_cast<int32_t>(k % kGoldenSockets), -1};
+    if (fd.kind >= FdKind::eventfd) fd.event_id = k - static_cast<uint8_t>(FdKind::eventfd);
+    p.fds.push_back(fd);
+  }
+  p.threads = {make_golden_thread(f), make_golden_thread(f)};
+  p.pages = {PageFrame{f.u64(), Codec::raw, f.u32(), f.u32(), {{f.u64(), f.u32()}, {f.u64(), f.u32()}}},
+             PageFrame{f.u64(), Codec::zstd, f.u32(), f.u32(), {{f.u64(), f.u32()}}}};
+  p.pages_raw_bytes = f.u64();
+  p.zero_pages_skipped = f.u64();
+  p.posix_timers = {PosixTimer{f.i32(), f.i32(), f.i32(), f.i32(), f.i32(), f.u64(), f.i64(), f.i64(), f.i32()},
+                    PosixTimer{f.i32(), f.i32(), f.i32(), f.i32(), f.i32(), f.u64(), f.i64(), f.i64(), f.i32()}};
+  for (uint8_t k = 0; k <= static_cast<uint8_t>(LockKind::ofd); ++k)
+    p.locks.push_back(FileLock{static_cast<LockKind>(k), k != 1, f.i32(), f.u64(), f.u64()});
+  p.cgroup = f.str("0::/user.slice");
+  return p;
+}
+
+Tree make_golden_tree() {
+  Tree t;
+  t.root_pid = 0x1234;
+  t.own_namespaces = true;
+  GoldenFiller f;
+  t.uid_map = f.str("0 1000 1\n");
+  t.gid_map = f.str("0 1000 1\n");
+  for (uint8_t k = 0; k < kGoldenFiles; ++k)
+    t.files.push_back(File{k, static_cast<FileType>(k), f.str("/path"), f.u32(), f.u64(), f.i64(), f.u64(), f.u64(),
+                           f.u64(), k % 2 == 0, f.str("file.ck"), k % 2 == 1, f.u32()});
+  for (int32_t k = 0; k < static_cast<int32_t>(kGoldenPipes); ++k)
+    t.pipes.push_back(Pipe{k, f.u64(), f.u32(), f.str(std::string("pipe\0data", 9))});
+  t.processes = {make_golden_process(f, 0x1234, false), make_golden_process(f, 0x1235, true)};
+  for (uint8_t k = 0; k < kGoldenSockets; ++k) {
+    Socket s;
+    s.id = k;
+    s.ino = f.u64();
+    s.family = f.i32();
+    s.type = f.i32();
+    s.protocol = f.i32();
+    s.state = static_cast<SocketState>(k);
+    s.local = f.str(std::string("\1\0local", 7));
+    s.remote = f.str("remote");
+    s.peer_id = static_cast<int32_t>((k + 1) % kGoldenSockets);
+    s.peer_closed = k != 0;
+    s.unlinked = k != 1;
+    s.dropped = k != 2;
+    s.pending_accept = true;
+    s.backlog = f.u32();
+    s.shutdown = static_cast<uint8_t>(k + 1);
+    s.options = {SockOpt{f.i32(), f.i32(), f.i32()}, SockOpt{f.i32(), f.i32(), f.i32()}};
+    s.queue = {SockMsg{f.str("msg"), f.str("from")}, SockMsg{f.str("msg"), ""}};
+    s.tcp = TcpState{f.u32(), f.u32(), f.u32(), f.u32(), f.u32(), f.u32(), f.u32(),
+                     f.u32(), f.u32(), f.u32(), f.u32(), f.u32(), f.u32(), f.str("send")};
+    t.sockets.push_back(s);
+  }
+  t.own_netns = true;
+  for (uint8_t k = 0; k < kGoldenEventFiles; ++k)
+    t.event_files.push_back(EventFile{k, static_cast<FdKind>(static_cast<uint8_t>(FdKind::eventfd) + k), f.u64(),
+                                      k % 2 == 0, f.u64(), f.i32(), f.u32(), f.i64(), f.i64(), f.i64(), f.i32(),
+                                      k % 2 == 1, {EpollTarget{f.i32(), f.u32(), f.u64(), f.i32()}},
+                                      {InotifyWatch{f.i32(), f.u32(), f.u64(), f.u64(), f.str("/watched")}}});
+  t.time_ns = true;
+  t.monotonic_ns = f.i64();
+  t.boottime_ns = f.i64();
+  for (int k = 0; k < 2; ++k) {
+    t.sysv_shm.push_back(SysvShm{{f.i32(), f.i32(), f.u32(), f.u32(), f.u32()}, f.u64(), f.str("segment")});
+    t.sysv_sem.push_back(SysvSem{{f.i32(), f.i32(), f.u32(), f.u32(), f.u32()}, {f.u32(), f.u32(), f.u32()}});
+    t.sysv_msg.push_back(SysvMsgQueue{{f.i32(), f.i32(), f.u32(), f.u32(), f.u32()}, f.u64(),
+                                      {SysvMsg{f.i64(), f.str("text")}, SysvMsg{f.i64(), f.str("more")}}});
+  }
+  return t;
+}
+
+Manifest make_golden_manifest() {
+  GoldenFiller f;
+  Manifest m;
+  m.arch = f.str("arch");
+  m.page_size = 65536;  // decode_manifest wants a power of two
+  m.kernel = f.str("6.18.0");
+  m.hostname = f.str("host");
+  m.ck_version = f.str("ck");
+  m.created_unix_ns = f.i64();
+  m.root_pid = f.i32();
+  m.cpu = {f.u64(), f.u32(), f.u64(), f.u64()};
+  m.vdso_size = f.u64();
+  m.vdso_xxh3 = f.u64();
+  m.vvar_size = f.u64();
+  m.vvar_vclock_size = f.u64();
+  m.entries = {{f.str("tree.ck"), f.u64(), f.u64()}, {f.str("pages.ck"), f.u64(), f.u64()}};
+  return m;
+}
+
 // ---- field-by-field comparison -------------------------------------------------------------
 // Each returns "" when equal, else the path of the first differing field, so a failure names it.
 
@@ -196,6 +366,7 @@ std::string diff(const Vma&, const Vma&, const std::string&);
 std::string diff(const File&, const File&, const std::string&);
 std::string diff(const Fd&, const Fd&, const std::string&);
 std::string diff(const Pipe&, const Pipe&, const std::string&);
+std::string diff(const Socket&, const Socket&, const std::string&);
 std::string diff(const EpollTarget&, const EpollTarget&, const std::string&);
 std::string diff(const InotifyWatch&, const InotifyWatch&, const std::string&);
 std::string diff(const EventFile&, const EventFile&, const std::string&);
@@ -261,6 +432,7 @@ std::string diff(const Fd& a, const Fd& b, const std::string& p) {
   CK_CMP(a, b, p, pipe_id);
   CK_CMP(a, b, p, ofd_id);
   CK_CMP(a, b, p, link);
+  CK_CMP(a, b, p, socket_id);
   CK_CMP(a, b, p, event_id);
   return "";
 }
@@ -307,6 +479,25 @@ std::string diff(const Pipe& a, const Pipe& b, const std::string& p) {
   return "";
 }
 
+// Sockets compared as a few tuples: a difference names the socket's part (".tcp", ".options").
+std::string diff(const Socket& a, const Socket& b, const std::string& p) {
+  auto own = [](const Socket& s) {
+    return std::tie(s.id, s.ino, s.family, s.type, s.protocol, s.state, s.local, s.remote, s.peer_id, s.peer_closed,
+                    s.unlinked, s.dropped, s.pending_accept, s.backlog, s.shutdown);
+  };
+  auto opt = [](const SockOpt& o) { return std::tie(o.level, o.name, o.value); };
+  auto msg = [](const SockMsg& m) { return std::tie(m.data, m.from); };
+  auto tcp = [](const TcpState& t) {
+    return std::tie(t.snd_seq, t.rcv_seq, t.unsent, t.mss, t.options, t.snd_wscale, t.rcv_wscale, t.timestamp,
+                    t.snd_wl1, t.snd_wnd, t.max_window, t.rcv_wnd, t.rcv_wup, t.send_queue);
+  };
+  if (own(a) != own(b)) return p;
+  if (!std::ranges::equal(a.options, b.options, {}, opt, opt)) return p + ".options";
+  if (!std::ranges::equal(a.queue, b.queue, {}, msg, msg)) return p + ".queue";
+  if (tcp(a.tcp) != tcp(b.tcp)) return p + ".tcp";
+  return "";
+}
+
 std::string diff(const SigAction& a, const SigAction& b, const std::string& p) {
   CK_CMP(a, b, p, handler);
   CK_CMP(a, b, p, flags);
@@ -332,6 +523,7 @@ std::string diff(const Thread& a, const Thread& b, const std::string& p) {
   CK_CMP(a, b, p, rseq.len);
   CK_CMP(a, b, p, rseq.sig);
   CK_CMP(a, b, p, rseq.flags);
+  CK_CMP(a, b, p, seccomp_filters);
   return "";
 }
 
@@ -403,6 +595,9 @@ std::string diff(const Process& a, const Process& b, const std::string& p) {
   CK_CMP(a, b, p, ppid);
   CK_CMP(a, b, p, pgid);
   CK_CMP(a, b, p, sid);
+  CK_CMP(a, b, p, zombie);
+  CK_CMP(a, b, p, exit_status);
+  CK_CMP(a, b, p, exit_signal);
   CK_CMP(a, b, p, comm);
   CK_CMP(a, b, p, cwd);
   CK_CMP(a, b, p, umask);
@@ -433,8 +628,13 @@ std::string diff(const Process& a, const Process& b, const std::string& p) {
 std::string diff(const Tree& a, const Tree& b) {
   std::string p = "tree";
   CK_CMP(a, b, p, root_pid);
+  CK_CMP(a, b, p, own_namespaces);
+  CK_CMP(a, b, p, uid_map);
+  CK_CMP(a, b, p, gid_map);
   if (auto d = diff_list(a.files, b.files, p + ".files"); !d.empty()) return d;
   if (auto d = diff_list(a.pipes, b.pipes, p + ".pipes"); !d.empty()) return d;
+  if (auto d = diff_list(a.sockets, b.sockets, p + ".sockets"); !d.empty()) return d;
+  CK_CMP(a, b, p, own_netns);
   if (auto d = diff_list(a.event_files, b.event_files, p + ".event_files"); !d.empty()) return d;
   CK_CMP(a, b, p, time_ns);
   CK_CMP(a, b, p, monotonic_ns);
@@ -668,6 +868,12 @@ BOOST_AUTO_TEST_CASE(diff_helper_names_the_differing_field) {
   u = t;
   u.processes[0].sigactions[63].restorer += 1;
   BOOST_TEST(diff(t, u) == "tree.processes[0].sigactions[63].restorer");
+  Tree g = make_golden_tree(), h = g;
+  h.sockets[2].tcp.rcv_wup ^= 1;
+  BOOST_TEST(diff(g, h) == "tree.sockets[2].tcp");
+  h = g;
+  h.processes[1].threads[0].seccomp_filters[1][3] ^= 1;
+  BOOST_TEST(diff(g, h) == "tree.processes[1].threads[0].seccomp_filters");
   Manifest m = make_full_manifest(), n = m;
   n.cpu.hwcap2 = 0;
   BOOST_TEST(diff(m, n) == "manifest.cpu.hwcap2");
@@ -880,6 +1086,46 @@ BOOST_AUTO_TEST_CASE(manifest_page_size_must_be_a_power_of_two) {
   BOOST_TEST(contains(error_of([&] { decode_manifest(encode_manifest(m)); }), "page size 0"));
   m.page_size = 12288;
   BOOST_TEST(contains(error_of([&] { decode_manifest(encode_manifest(m)); }), "page size 12288"));
+}
+
+// The bytes on disk of format version 2, frozen: an image written by any ck of this version must
+// keep reading the same. `unit_image -t codec -- --write-golden` rewrites the fixtures; do that
+// only together with a kFormatVersion bump (and new file names).
+const std::string kGoldenTree = std::string(CK_FIXTURES) + "/image_codec/tree-v2.bin";
+const std::string kGoldenManifest = std::string(CK_FIXTURES) + "/image_codec/manifest-v2.bin";
+
+bool write_golden_requested() {
+  auto& suite = boost::unit_test::framework::master_test_suite();
+  for (int i = 1; i < suite.argc; ++i)
+    if (std::string(suite.argv[i]) == "--write-golden") return true;
+  return false;
+}
+
+// Compares with the fixture and names the first differing offset (a whole dump helps nobody).
+void check_golden(const std::string& path, const std::string& encoded) {
+  if (write_golden_requested()) {
+    fs::create_directories(fs::path(path).parent_path());
+    write_bytes(path, encoded);
+    BOOST_TEST_MESSAGE("wrote " << path);
+  }
+  std::string golden = read_file(path);
+  BOOST_REQUIRE_MESSAGE(!golden.empty(), path << " missing");
+  size_t n = std::min(golden.size(), encoded.size()), at = 0;
+  while (at < n && golden[at] == encoded[at]) ++at;
+  BOOST_TEST((at == n && golden.size() == encoded.size()),
+             path << ": encoding differs at payload offset " << at << " (sizes " << encoded.size() << " now, "
+                  << golden.size() << " in the fixture)");
+}
+
+BOOST_AUTO_TEST_CASE(golden_tree_bytes_are_unchanged) { check_golden(kGoldenTree, encode_tree(make_golden_tree())); }
+
+BOOST_AUTO_TEST_CASE(golden_manifest_bytes_are_unchanged) {
+  check_golden(kGoldenManifest, encode_manifest(make_golden_manifest()));
+}
+
+BOOST_AUTO_TEST_CASE(golden_files_decode_to_every_field) {
+  BOOST_TEST(diff(make_golden_tree(), decode_tree(read_file(kGoldenTree))) == "");
+  BOOST_TEST(diff(make_golden_manifest(), decode_manifest(read_file(kGoldenManifest))) == "");
 }
 
 BOOST_AUTO_TEST_CASE(checksum_is_xxh3_64) {

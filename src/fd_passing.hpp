@@ -1,0 +1,30 @@
+// Getting hold of open files that live in other processes: another process's fd copied with
+// pidfd_getfd (the same open file, so what is read or set through the copy is the target's), and
+// one fd handed over a unix socket with SCM_RIGHTS.
+#pragma once
+
+#include <sys/types.h>
+
+#include <map>
+
+#include "unique_fd.hpp"
+
+namespace ck {
+
+// Copies of fds of other processes, with one pidfd per process opened on first use. Errors name
+// the process and the fd.
+class FdCopier {
+ public:
+  UniqueFd copy(pid_t pid, int fd);
+
+ private:
+  std::map<pid_t, UniqueFd> pidfds_;
+};
+
+// Sends fd with one byte of data over the unix socket sock; false (errno set) if it could not.
+// Async-signal-safe (no allocation, no exception): usable in a child forked from threads.
+bool send_fd(int sock, int fd) noexcept;
+// Receives an fd sent by send_fd (close-on-exec); throws Error mentioning what if none came.
+UniqueFd recv_fd(int sock, const char* what, int flags = 0);
+
+}  // namespace ck
