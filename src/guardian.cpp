@@ -73,11 +73,12 @@ void sleep_ms(long ms) {
   }
 }
 
-// ckdump died: put back what it left changed. Sockets first, at once (they need nothing of
-// the tasks, and a program let go with a socket still in repair mode could already fail a
-// send). A held SIGSTOP only once its task is no longer traced by the dead ckdump: the kernel
-// detaches tracees while the tracer exits, after its files are closed (the end of file we
-// saw), and a stop sent earlier could be taken by that tracer's stop instead of the task.
+// ckdump died: put back what it left changed. Sockets first, at once: the kernel lets the dead
+// tracer's threads go as it exits, and those of processes holding a changed socket are parked
+// for a second (dump.cpp, ParkedThreads) only so that this comes first. A held SIGSTOP only
+// once its task is no longer traced by the dead ckdump: the kernel detaches tracees after the
+// tracer's files are closed (the end of file we saw); so the stop is taken as the job-control
+// stop of an untraced task, never reported to a tracer on its way out.
 void undo(std::vector<Entry>& entries, pid_t ckdump) {
   for (auto it = entries.rbegin(); it != entries.rend(); ++it) {
     if (it->op == kRepair) {
