@@ -16,6 +16,7 @@
 #include <chrono>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <optional>
 #include <thread>
 #include <vector>
@@ -30,6 +31,7 @@
 #include "error.hpp"
 #include "fault.hpp"
 #include "file_locks.hpp"
+#include "guardian.hpp"
 #include "image_dir.hpp"
 #include "log.hpp"
 #include "namespaces.hpp"
@@ -224,6 +226,7 @@ struct SeizedProcess {
   bool zombie = false;
   std::vector<Seized> threads;
   AddressSpace as;
+  std::optional<ReturnPath> way_back;  // when its threads fit a StackNet each (see collect_process)
 };
 
 std::vector<pid_t> list_threads(pid_t pid) {
@@ -271,7 +274,7 @@ std::vector<pid_t> children_of(const SeizedProcess& sp) {
 
 // The tree rooted at `root`, parents before children. Each process is stopped before its
 // children are listed, so none can be missed.
-std::vector<SeizedProcess> seize_tree(pid_t root) {
+std::vector<SeizedProcess> seize_tree(pid_t root, Guardian& guardian) {
   std::vector<SeizedProcess> tree;
   std::vector<pid_t> queue = {root};
   for (size_t i = 0; i < queue.size(); i++) {
@@ -284,6 +287,7 @@ std::vector<SeizedProcess> seize_tree(pid_t root) {
       if (sp.zombie && i == 0) throw Error("it is a zombie (already exited)");
       if (!sp.zombie) {
         seize_threads(sp);
+        for (auto& t : sp.threads) t.guard_stops_with(&guardian);
         for (pid_t c : children_of(sp)) queue.push_back(c);
       }
       tree.push_back(std::move(sp));
@@ -417,6 +421,8 @@ class StackNet {
 
   RemoteSyscall& rs() { return rs_; }
   uint64_t scratch() const { return lo_; }
+  // The thread was killed: nothing to put back.
+  void abandon() { done_ = true; }
   // Registers and signal mask back (Seized::restore_state), then the stack's bytes.
   void finish() {
     done_ = true;
@@ -483,6 +489,54 @@ void collect_state_from_area(SeizedProcess& sp, uint64_t gadget, img::Process& p
   }
 }
 
+// While ckdump has changed the target's sockets (repair mode, a peek offset), the threads of
+// the processes holding them are parked: each is on its way back (a StackNet), its registers
+// loaded with a clock_nanosleep of kParkSeconds that it only ever runs if ckdump dies. The
+// kernel lets a dead tracer's tracees go at once; so parked, they first sleep while the guardian
+// puts the sockets back (a millisecond or so), and only then return to their own state, instead
+// of running with a socket still in repair mode (where a send fails). Normally the sleep never
+// runs and each thread is put back as it was. A process without a way back on its threads'
+// stacks, or whose way back goes through a vDSO function (arm64: the syscall is replaced only
+// at its entry stop, by ckdump), is not parked.
+class ParkedThreads {
+ public:
+  static constexpr long kParkSeconds = 1;
+  ParkedThreads(std::vector<SeizedProcess>& seized, const std::vector<ProcessFds>& fds) {
+    for (size_t i = 0; i < seized.size() && i < fds.size(); i++) {
+      SeizedProcess& sp = seized[i];
+      if (sp.zombie) continue;
+      if (std::none_of(fds[i].fds->begin(), fds[i].fds->end(),
+                       [](const img::Fd& f) { return f.kind == img::FdKind::socket; }))
+        continue;
+      if (!sp.way_back || sp.way_back->via_nr >= 0) {
+        CK_LOG(1, "pid %d: no way back to park its threads on while its sockets are read", sp.pid);
+        continue;
+      }
+      for (auto& t : sp.threads) {
+        nets_.push_back(std::make_unique<StackNet>(t, *sp.way_back));
+        StackNet& net = *nets_.back();
+        const struct timespec ts{kParkSeconds, 0};
+        remote_write(t.tid(), net.scratch(), &ts, sizeof ts);
+        const uint64_t args[6] = {CLOCK_MONOTONIC, 0, net.scratch(), 0, 0, 0};
+        arch::set_gp_regs(t.tid(), net.rs().regs_for(SYS_clock_nanosleep, args));
+      }
+    }
+  }
+  ParkedThreads(const ParkedThreads&) = delete;
+  ParkedThreads& operator=(const ParkedThreads&) = delete;
+  // Every thread back in its own state (StackNet::finish), in reverse order.
+  ~ParkedThreads() {
+    while (!nets_.empty()) nets_.pop_back();
+  }
+  // The threads were killed.
+  void abandon() {
+    for (auto& n : nets_) n->abandon();
+  }
+
+ private:
+  std::vector<std::unique_ptr<StackNet>> nets_;
+};
+
 // Holds SIGINT, SIGTERM, SIGHUP and SIGQUIT while ckdump has changed state of the target that
 // only its own code puts back (sockets in TCP repair mode, a peek offset): such a signal would
 // end ckdump without the destructors that undo it. They are delivered when the hold ends.
@@ -521,6 +575,7 @@ void collect_process(SeizedProcess& sp, FileTable& files, img::Process& p, img::
   const uint64_t gadget = find_syscall_insn(pid, sp.as.vdso_start, sp.as.vdso_end);
   auto path = fault_enabled("area") ? std::nullopt : return_path(sp);
   if (path && nets_fit(sp, *path)) {
+    sp.way_back = path;
     CK_LOG(2, "pid %d: injecting at %#llx%s, way back through %#llx", pid, static_cast<unsigned long long>(path->gadget),
            path->via_nr >= 0 ? " (a vDSO function)" : "", static_cast<unsigned long long>(path->trampoline));
     // One thread at a time leaves its original state, and is back in it before the next.
@@ -582,8 +637,13 @@ DumpReport dump(const DumpOptions& opts) {
     tree.root_pid = root;
     img::Manifest manifest;
 
+    // Before anything of the target changes (and before it is frozen: the fork costs ~1 ms),
+    // the process that puts back what a SIGKILLed ckdump could not. Destroyed after the seizures.
+    auto guardian_at = Clock::now();
+    Guardian guardian;
+    rep.guardian_seconds = since(guardian_at);
     CK_LOG(1, "seizing the tree of pid %d", root);
-    std::vector<SeizedProcess> seized = seize_tree(root);
+    std::vector<SeizedProcess> seized = seize_tree(root, guardian);
     auto frozen_at = Clock::now();
     rep.seize_seconds = std::chrono::duration<double>(frozen_at - t0).count();
     fault_point("seized");
@@ -614,9 +674,10 @@ DumpReport dump(const DumpOptions& opts) {
       check_foreign_sysv(os_pids);
     }
     dedupe_ofd_locks(tree.processes);
-    SocketDump sockets(SocketDumpOptions{opts.drop_external_tcp});
+    SocketDump sockets(SocketDumpOptions{opts.drop_external_tcp}, guardian);
     {
       HoldTermSignals hold;  // the target's sockets are changed (repair mode, peek offset) meanwhile
+      ParkedThreads parked(seized, fds);
       sockets.collect(fds, seized[0].pid, tree);
     }
     tree.own_netns = own_namespaces && ns::other_ns(seized[0].pid, "net");
@@ -689,10 +750,19 @@ DumpReport dump(const DumpOptions& opts) {
     phase = Clock::now();
     if (!opts.leave_running) {
       HoldTermSignals hold;  // sockets in repair mode from here on: only the kill may follow
+      std::optional<ParkedThreads> parked;
+      if (sockets.silences_any()) parked.emplace(seized, fds);
       sockets.silence_before_kill();
-      // The whole tree goes at once: no process may see another die and react.
+      fault_point("silenced");
+      std::vector<pid_t> live;
       for (auto& sp : seized)
-        if (!sp.zombie) ::kill(sp.pid, SIGKILL);
+        if (!sp.zombie) live.push_back(sp.pid);
+      guardian.killing(live);
+      fault_point("killing");
+      // The whole tree goes at once: no process may see another die and react.
+      for (pid_t pid : live) ::kill(pid, SIGKILL);
+      if (parked) parked->abandon();
+      guardian.done();  // the tree is going: its sockets close in repair mode, as they should
       // Reaped in any order: an init of a PID namespace finishes dying only once its traced
       // children are reaped, and their exits come to us, the tracer.
       for (auto& sp : seized)

@@ -32,6 +32,8 @@ struct DumpReport {
   // Wall time of each phase (seconds): seizing the tree; registers, mappings, fds and other
   // kernel state; the page pipeline (and deleted files' content); the final fdatasync of those
   // streams; tree.ck, manifest, verification and the switch of DIR; ending the target.
+  // (seize_seconds includes guardian_seconds: starting the guardian process, src/guardian.hpp.)
+  double guardian_seconds = 0;
   double seize_seconds = 0, state_seconds = 0, pages_seconds = 0, sync_seconds = 0, commit_seconds = 0,
          end_seconds = 0;
   // Inside the page pipeline: thread time of the workers reading and compressing, and how long

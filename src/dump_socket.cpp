@@ -23,6 +23,8 @@
 #include <optional>
 
 #include "error.hpp"
+#include "fault.hpp"
+#include "guardian.hpp"
 #include "fd_passing.hpp"
 #include "namespaces.hpp"
 #include "log.hpp"
@@ -132,24 +134,37 @@ std::vector<img::SockOpt> differing_options(int fd, const img::Socket& s, bool t
 }
 
 // Sets SO_PEEK_OFF for the reading and puts the program's own value back on every path out:
-// the offset belongs to the socket, which the program shares with our copy.
+// the offset belongs to the socket, which the program shares with our copy; the guardian
+// puts it back should ckdump be killed meanwhile.
 // (A socket without peek offsets, TCP before Linux 6.9, has none to set or put back.)
 class PeekOffset {
  public:
-  PeekOffset(int fd, int value) : fd_(fd), saved_(get_int(fd, SOL_SOCKET, SO_PEEK_OFF)) {
+  PeekOffset(int fd, int value, Guardian& guardian)
+      : fd_(fd), saved_(get_int(fd, SOL_SOCKET, SO_PEEK_OFF)), guardian_(guardian) {
     if (saved_ == INT32_MIN) saved_ = -1;
     if (value == saved_) return;
-    if (setsockopt(fd_, SOL_SOCKET, SO_PEEK_OFF, &value, sizeof value) != 0) throw_errno("SO_PEEK_OFF");
+    id_ = guardian_.peek_offset(fd_, saved_);
+    if (setsockopt(fd_, SOL_SOCKET, SO_PEEK_OFF, &value, sizeof value) != 0) {
+      int err = errno;
+      guardian_.forget(id_);
+      throw_errno("SO_PEEK_OFF", err);
+    }
     changed_ = true;
   }
+  PeekOffset(const PeekOffset&) = delete;
+  PeekOffset& operator=(const PeekOffset&) = delete;
   ~PeekOffset() {
-    if (changed_) setsockopt(fd_, SOL_SOCKET, SO_PEEK_OFF, &saved_, sizeof saved_);
+    if (!changed_) return;
+    setsockopt(fd_, SOL_SOCKET, SO_PEEK_OFF, &saved_, sizeof saved_);
+    guardian_.forget(id_);
   }
   int saved() const { return saved_; }
 
  private:
   int fd_;
   int saved_;
+  Guardian& guardian_;
+  Guardian::Id id_ = 0;
   bool changed_ = false;
 };
 
@@ -157,9 +172,10 @@ class PeekOffset {
 // consumed. Stream bytes come as one message; datagrams and seqpackets one by one with their
 // sender. Anything passed along with unix data (SCM_RIGHTS, SCM_CREDENTIALS, pidfds) is
 // refused; what the kernel adds on receipt (timestamps, packet info) comes again by itself.
-std::vector<img::SockMsg> peek_queue(const Ref& r, int fd, const img::Socket& s, uint32_t queued_bytes) {
+std::vector<img::SockMsg> peek_queue(const Ref& r, int fd, const img::Socket& s, uint32_t queued_bytes,
+                                     Guardian& guardian) {
   std::vector<img::SockMsg> out;
-  PeekOffset po(fd, 0);
+  PeekOffset po(fd, 0, guardian);
   if (po.saved() >= 0)
     refuse(r, socket_kind_name(s.family, s.type, s.protocol) + " socket read with SO_PEEK_OFF is not supported");
   const bool stream = s.type == SOCK_STREAM;
@@ -227,26 +243,30 @@ std::vector<img::SockMsg> peek_queue(const Ref& r, int fd, const img::Socket& s,
     got_bytes += static_cast<uint64_t>(n);
     if (count > (1u << 20)) refuse(r, kind + " socket with more than a million messages queued");
   }
+  fault_point("peek_off");  // the queue read, the peek offset moved past it
   if (stream && got_bytes != queued_bytes)
     throw Error("read " + std::to_string(got_bytes) + " of " + std::to_string(queued_bytes) + " bytes queued in the socket");
   return out;
 }
 
 // TCP_REPAIR on an established connection, off again (without a window probe) on every path
-// out, with the SO_REUSEADDR the kernel resets on the way.
+// out, with the SO_REUSEADDR the kernel resets on the way; by the guardian should ckdump be
+// killed meanwhile.
 class RepairMode {
  public:
-  explicit RepairMode(int fd) : fd_(fd), reuse_(get_int(fd, SOL_SOCKET, SO_REUSEADDR)) {
+  RepairMode(int fd, Guardian& guardian) : fd_(fd), reuse_(get_int(fd, SOL_SOCKET, SO_REUSEADDR)), guardian_(guardian) {
+    id_ = guardian_.tcp_repair(fd_, reuse_);
     int on = TCP_REPAIR_ON;
     ok_ = setsockopt(fd_, IPPROTO_TCP, TCP_REPAIR, &on, sizeof on) == 0;
     err_ = errno;
+    if (!ok_) guardian_.forget(id_);
   }
+  RepairMode(const RepairMode&) = delete;
+  RepairMode& operator=(const RepairMode&) = delete;
   ~RepairMode() {
     if (!ok_) return;
-    int q = TCP_NO_QUEUE, off = TCP_REPAIR_OFF_NO_WP;
-    setsockopt(fd_, IPPROTO_TCP, TCP_REPAIR_QUEUE, &q, sizeof q);
-    setsockopt(fd_, IPPROTO_TCP, TCP_REPAIR, &off, sizeof off);
-    if (reuse_ != INT32_MIN) setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &reuse_, sizeof reuse_);
+    leave_tcp_repair(fd_, reuse_);
+    guardian_.forget(id_);
   }
   bool ok() const { return ok_; }
   int error() const { return err_; }
@@ -254,6 +274,8 @@ class RepairMode {
  private:
   int fd_;
   int reuse_;
+  Guardian& guardian_;
+  Guardian::Id id_ = 0;
   bool ok_ = false;
   int err_ = 0;
 };
@@ -274,8 +296,8 @@ std::string peek_tcp_queue(int fd, int queue, int ioctl_len, uint32_t& seq) {
   return data;
 }
 
-void dump_tcp_connection(int fd, img::Socket& s) {
-  RepairMode repair(fd);
+void dump_tcp_connection(int fd, img::Socket& s, Guardian& guardian) {
+  RepairMode repair(fd, guardian);
   if (!repair.ok()) {
     if (repair.error() == EPERM)
       throw Error("tcp connection " + sockaddr_string(s.local) + " -> " + sockaddr_string(s.remote) +
@@ -284,8 +306,9 @@ void dump_tcp_connection(int fd, img::Socket& s) {
                   ExitCode::permission);
     throw_errno("TCP_REPAIR", repair.error());
   }
-  PeekOffset po(fd, -1);
+  PeekOffset po(fd, -1, guardian);
   if (po.saved() >= 0) throw Error("a tcp socket read with SO_PEEK_OFF is not supported", ExitCode::unsupported);
+  fault_point("repair");
   img::TcpState& t = s.tcp;
   t.send_queue = peek_tcp_queue(fd, TCP_SEND_QUEUE, SIOCOUTQ, t.snd_seq);
   int unsent = 0;
@@ -427,7 +450,7 @@ void SocketDump::collect(const std::vector<ProcessFds>& procs, pid_t netns_pid, 
         struct stat st {};
         s.unlinked = !d.has_vfs || stat(path.c_str(), &st) != 0 || st.st_ino != d.vfs_ino || !S_ISSOCK(st.st_mode);
       }
-      if (s.state != img::SocketState::listening) s.queue = peek_queue(r, fd, s, d.rqueue);
+      if (s.state != img::SocketState::listening) s.queue = peek_queue(r, fd, s, d.rqueue, guardian_);
       s.options = differing_options(fd, s, false);
     } else if (tcp) {
       tcp_info ti{};
@@ -453,7 +476,7 @@ void SocketDump::collect(const std::vector<ProcessFds>& procs, pid_t netns_pid, 
     } else {  // udp
       if (unnamed_inet(s.local)) s.local.clear();
       if (!s.remote.empty()) s.state = img::SocketState::connected;
-      s.queue = peek_queue(r, fd, s, 0);
+      s.queue = peek_queue(r, fd, s, 0, guardian_);
       s.options = differing_options(fd, s, false);
     }
     id_of[ino] = s.id;
@@ -544,7 +567,7 @@ void SocketDump::collect(const std::vector<ProcessFds>& procs, pid_t netns_pid, 
       continue;
     with_context("pid " + std::to_string(w.refs[0].pid) + ": fd " + std::to_string(w.refs[0].fd->fd) + " (" +
                      w.refs[0].fd->link + ")",
-                 [&] { dump_tcp_connection(w.copy.get(), s); });
+                 [&] { dump_tcp_connection(w.copy.get(), s, guardian_); });
     CK_LOG(2, "tcp %s -> %s: snd_seq %u rcv_seq %u, %zu bytes to send (%u unsent), %zu received",
            sockaddr_string(s.local).c_str(), sockaddr_string(s.remote).c_str(), s.tcp.snd_seq, s.tcp.rcv_seq,
            s.tcp.send_queue.size(), s.tcp.unsent, s.queue.empty() ? size_t{0} : s.queue[0].data.size());
@@ -577,10 +600,19 @@ void SocketDump::collect(const std::vector<ProcessFds>& procs, pid_t netns_pid, 
 }
 
 void SocketDump::silence_before_kill() {
+  // All told first: should the guardian be gone, no socket has changed yet.
+  for (auto& fd : tcp_kept_) guardian_.tcp_repair(fd.get(), get_int(fd.get(), SOL_SOCKET, SO_REUSEADDR));
   for (auto& fd : tcp_kept_) {
     int on = TCP_REPAIR_ON;
     setsockopt(fd.get(), IPPROTO_TCP, TCP_REPAIR, &on, sizeof on);
   }
+}
+
+void leave_tcp_repair(int fd, int reuseaddr) noexcept {
+  int q = TCP_NO_QUEUE, off = TCP_REPAIR_OFF_NO_WP;
+  setsockopt(fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, &q, sizeof q);
+  setsockopt(fd, IPPROTO_TCP, TCP_REPAIR, &off, sizeof off);
+  if (reuseaddr != INT32_MIN) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &reuseaddr, sizeof reuseaddr);
 }
 
 }  // namespace ck

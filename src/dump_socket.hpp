@@ -13,6 +13,12 @@
 
 namespace ck {
 
+class Guardian;
+
+// Takes an established TCP connection out of repair mode without a window probe, with the
+// SO_REUSEADDR it had (`reuseaddr`; INT32_MIN: unknown), which leaving repair mode resets.
+void leave_tcp_repair(int fd, int reuseaddr) noexcept;
+
 struct SocketDumpOptions {
   // A TCP connection to a peer outside the tree is dropped (the restored program finds it
   // reset) instead of refusing the checkpoint.
@@ -21,7 +27,8 @@ struct SocketDumpOptions {
 
 class SocketDump {
  public:
-  explicit SocketDump(SocketDumpOptions opts) : opts_(opts) {}
+  // Every change to a socket of the target is told to `guardian` before it is made.
+  SocketDump(SocketDumpOptions opts, Guardian& guardian) : opts_(opts), guardian_(guardian) {}
   SocketDump(const SocketDump&) = delete;
   SocketDump& operator=(const SocketDump&) = delete;
 
@@ -33,11 +40,14 @@ class SocketDump {
 
   // Just before the tree is killed: the TCP connections of the image are put in repair mode,
   // so that their closing sends nothing (no FIN, no RST, no TIME_WAIT): the restored
-  // connection is the same one.
+  // connection is the same one. Until the kill, the guardian knows to take them out again.
   void silence_before_kill();
+  // Whether silence_before_kill has connections to put in repair mode.
+  bool silences_any() const { return !tcp_kept_.empty(); }
 
  private:
   SocketDumpOptions opts_;
+  Guardian& guardian_;
   std::vector<UniqueFd> tcp_kept_;  // copies of the tree's TCP connections in the image
 };
 

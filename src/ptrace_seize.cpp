@@ -15,6 +15,7 @@
 #include <utility>
 
 #include "error.hpp"
+#include "fault.hpp"
 #include "log.hpp"
 
 namespace ck {
@@ -148,6 +149,8 @@ Seized::Seized(Seized&& o) noexcept
       last_new_task_(o.last_new_task_),
       at_syscall_stop_(o.at_syscall_stop_),
       held_stop_(o.held_stop_),
+      guardian_(o.guardian_),
+      held_stop_id_(o.held_stop_id_),
       group_stop_sig_(o.group_stop_sig_),
       orig_(std::move(o.orig_)),
       orig_mask_(o.orig_mask_) {}
@@ -163,7 +166,21 @@ void Seized::set_sigmask(uint64_t mask) {
   mask_dirty_ = true;
 }
 
+// A SIGSTOP the task got while we inject: it is held (we resume the task without it) and sent
+// again when the task is let go. The guardian hears of it before it is dropped; should that
+// fail, the stop is still sent again on every path out of here.
+void Seized::hold_stop() {
+  if (held_stop_) return;
+  held_stop_ = true;
+  if (guardian_) held_stop_id_ = guardian_->stop_held(tid_);
+}
+
 void Seized::step_syscall_stop() {
+  if (fault_enabled("send_stop")) {
+    // Test hook: a SIGSTOP that comes while the task runs its first injected syscall.
+    static bool sent = false;
+    if (!std::exchange(sent, true)) syscall(SYS_tkill, tid_, SIGSTOP);
+  }
   if (ptrace(PTRACE_SYSCALL, tid_, nullptr, nullptr) != 0) throw_errno("ptrace syscall " + tid_str(tid_));
   int status = wait_traced(tid_);
   // A task of a stopped group traps again (PTRACE_EVENT_STOP) before it runs anything, once
@@ -175,11 +192,12 @@ void Seized::step_syscall_stop() {
       // nothing ran: resume into the syscall again
     } else if (ev == 0 && sig == SIGSTOP) {
       CK_LOG(1, "pid %d: SIGSTOP during an injected syscall: held until the task is let go", tid_);
-      held_stop_ = true;
+      hold_stop();
     } else {
       break;
     }
     if (ptrace(PTRACE_SYSCALL, tid_, nullptr, nullptr) != 0) throw_errno("ptrace syscall " + tid_str(tid_));
+    if (held_stop_) fault_point("stop_held");
     status = wait_traced(tid_);
   }
   int event = status >> 16;
@@ -207,7 +225,7 @@ void Seized::enter_signal_stop() {
   // that trap consumes the interrupt's): held, like one during the syscalls.
   if (WIFSTOPPED(status) && (status >> 16) == 0 && WSTOPSIG(status) == SIGSTOP) {
     CK_LOG(1, "pid %d: SIGSTOP while leaving injected syscalls: held until the task is let go", tid_);
-    held_stop_ = true;
+    hold_stop();
   } else if (!WIFSTOPPED(status) || (status >> 16) != PTRACE_EVENT_STOP)
     throw Error(tid_str(tid_) + ": unexpected stop (status " + std::to_string(status) + ") leaving an injected syscall");
   at_syscall_stop_ = false;
@@ -238,6 +256,7 @@ void Seized::restore_state() {
 
 void Seized::restore_and_detach() noexcept {
   active_ = false;
+  const bool held = held_stop_;
   try {
     if (regs_dirty_) enter_signal_stop();
     if (mask_dirty_) ptrace(PTRACE_SETSIGMASK, tid_, sizeof orig_mask_, &orig_mask_);  // first: see restore_state
@@ -247,6 +266,7 @@ void Seized::restore_and_detach() noexcept {
   }
   send_held_stop();
   ptrace(PTRACE_DETACH, tid_, nullptr, nullptr);
+  if (held && guardian_) guardian_->forget(held_stop_id_);  // (a stop sent twice is one stop)
 }
 
 void Seized::send_held_stop() noexcept {
@@ -257,8 +277,10 @@ void Seized::send_held_stop() noexcept {
 void Seized::release() {
   if (!active_) return;
   active_ = false;
+  const bool held = held_stop_;
   send_held_stop();
   ptrace(PTRACE_DETACH, tid_, nullptr, nullptr);
+  if (held && guardian_) guardian_->forget(held_stop_id_);
 }
 
 void Seized::kill() {

@@ -13,6 +13,17 @@
 
 namespace ck {
 
+// Told of a SIGSTOP before it is held back while syscalls are injected, and once it was sent
+// again (ckdump's Guardian, src/guardian.hpp, which sends it should ckdump die in between).
+class HeldStopWatch {
+ public:
+  virtual uint32_t stop_held(pid_t tid) = 0;
+  virtual void forget(uint32_t id) noexcept = 0;
+
+ protected:
+  ~HeldStopWatch() = default;
+};
+
 class Seized {
  public:
   // Seizes a task that is not ours and stops it with PTRACE_INTERRUPT.
@@ -28,6 +39,9 @@ class Seized {
   ~Seized();
 
   pid_t tid() const { return tid_; }
+  // A SIGSTOP held back from here on is told to `w` first (ckdump; a restore's tasks die with
+  // us anyway).
+  void guard_stops_with(HeldStopWatch* w) { guardian_ = w; }
   const arch::TaskRegs& original_regs() const { return orig_; }
   uint64_t original_sigmask() const { return orig_mask_; }
 
@@ -77,6 +91,7 @@ class Seized {
   void enter_signal_stop();
   void load_original_state();  // registers and signal mask of the stopped task, as found
   void send_held_stop() noexcept;
+  void hold_stop();
 
   pid_t tid_ = -1;
   bool active_ = false;
@@ -86,6 +101,8 @@ class Seized {
   pid_t last_new_task_ = -1;
   bool at_syscall_stop_ = false;
   bool held_stop_ = false;
+  HeldStopWatch* guardian_ = nullptr;
+  uint32_t held_stop_id_ = 0;  // the guardian's name for it
   int group_stop_sig_ = 0;
   arch::TaskRegs orig_;
   uint64_t orig_mask_ = 0;

@@ -83,6 +83,7 @@ std::string dump_stats_json(const DumpOptions& opts, const DumpReport& r) {
       .num("raw_mb_per_second", rate_mb(r.raw_bytes, r.total_seconds))
       .num("peak_rss_bytes", peak_rss_bytes());
   j.open("phases")
+      .num("guardian_seconds", r.guardian_seconds)
       .num("seize_seconds", r.seize_seconds)
       .num("state_seconds", r.state_seconds)
       .num("pages_seconds", r.pages_seconds)

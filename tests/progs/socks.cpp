@@ -7,6 +7,8 @@
 //                    byte sequence both ways (queues full at any moment); after SIGUSR1 the
 //                    listener must still accept
 //   socks tcp6       the same over IPv6
+//   socks tcpunix    tcp, and a unix stream pair with bytes queued (read after SIGUSR1: a peek
+//                    twice sees the same bytes, SO_PEEK_OFF is off, every byte is there once)
 //   socks udp        a bound and a connected UDP socket, datagrams queued
 //   socks scm        a unix pair with SCM_RIGHTS queued (must be refused)
 //   socks creds      a unix dgram pair with SO_PASSCRED and data queued (must be refused)
@@ -285,7 +287,13 @@ uint64_t stream(int s, int dir, volatile sig_atomic_t* stop, const char* who) {
   return got;
 }
 
-int run_tcp(int family) {
+int run_tcp(int family, bool with_unix = false) {
+  int us[2] = {-1, -1};
+  const std::string queued = "unix-queue:" + pattern(50000, 3);
+  if (with_unix) {
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, us) != 0) die("socketpair");
+    send_all(us[0], queued);
+  }
   int l = socket(family, SOCK_STREAM, 0);
   sockaddr_storage a{};
   socklen_t len;
@@ -311,6 +319,7 @@ int run_tcp(int family) {
     static volatile sig_atomic_t stop = 0;
     signal(SIGUSR2, [](int) { stop = 1; });
     close(l);
+    if (with_unix) close(us[0]), close(us[1]);
     int c = socket(family, SOCK_STREAM, 0);
     setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     if (connect(c, reinterpret_cast<sockaddr*>(&a), alen) != 0) die("connect");
@@ -339,7 +348,22 @@ int run_tcp(int family) {
   int a2 = -1;
   for (int i = 0; i < 100 && a2 < 0; i++, usleep(10000)) a2 = accept(l, nullptr, nullptr);
   check(a2 >= 0, "listener still accepts (accept)");
-  return finish(family == AF_INET6 ? "tcp6" : "tcp");
+  if (with_unix) {
+    int off = 0;
+    len = sizeof off;
+    const bool got_off = getsockopt(us[1], SOL_SOCKET, SO_PEEK_OFF, &off, &len) == 0;
+    check(got_off && off == -1, "unix pair: SO_PEEK_OFF off (" + std::to_string(off) + ")");
+    char p1[16] = {}, p2[16] = {};
+    check(recv(us[1], p1, sizeof p1, MSG_PEEK | MSG_DONTWAIT) == 16 && recv(us[1], p2, sizeof p2, MSG_PEEK | MSG_DONTWAIT) == 16 &&
+              std::memcmp(p1, p2, 16) == 0 && std::memcmp(p1, queued.data(), 16) == 0,
+          "unix pair: a peek twice sees the same first bytes");
+    check(recv_n(us[1], queued.size()) == queued, "unix pair: the " + std::to_string(queued.size()) + " queued bytes");
+    char b;
+    check(recv(us[1], &b, 1, MSG_DONTWAIT) < 0 && errno == EAGAIN, "unix pair: nothing more queued");
+    send_all(us[1], "back");
+    check(recv_n(us[0], 4) == "back", "unix pair: the other way");
+  }
+  return finish(with_unix ? "tcpunix" : family == AF_INET6 ? "tcp6" : "tcp");
 }
 
 int run_udp() {
@@ -438,11 +462,12 @@ int main(int argc, char** argv) {
   if (mode == "unix" && argc > 2) return run_unix(argv[2]);
   if (mode == "tcp") return run_tcp(AF_INET);
   if (mode == "tcp6") return run_tcp(AF_INET6);
+  if (mode == "tcpunix") return run_tcp(AF_INET, true);
   if (mode == "udp") return run_udp();
   if (mode == "scm") return run_scm();
   if (mode == "netlink") return run_netlink();
   if (mode == "creds") return run_creds();
   if (mode == "tcpout" && argc > 2) return run_tcpout(atoi(argv[2]));
-  fprintf(stderr, "usage: socks unix DIR | tcp | tcp6 | udp | scm | creds | netlink | tcpout PORT\n");
+  fprintf(stderr, "usage: socks unix DIR | tcp | tcp6 | tcpunix | udp | scm | creds | netlink | tcpout PORT\n");
   return 2;
 }
