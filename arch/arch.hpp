@@ -82,6 +82,15 @@ int64_t syscall_result(const std::vector<uint8_t>& gp);
 // src/remote_syscall.hpp), which does that maintenance for the target.
 void sync_icache(void* begin, size_t len);
 
+// ---- the vDSO proxy (src/vdso.hpp) ---------------------------------------------------------
+// An absolute jump to `target` that keeps every argument register and the stack as they are,
+// through the scratch register the ABI lets a call clobber (x86_64: "movabs r11, target;
+// jmp r11", 13 bytes; aarch64: "ldr x16, 8; br x16; .quad target", 16 bytes: x16 is an
+// intra-procedure-call register, and br x16 may land on a function's "bti c" or "paciasp").
+std::vector<uint8_t> absolute_jump(uint64_t target);
+// An instruction that raises SIGILL (x86_64: ud2; aarch64: udf #0).
+std::vector<uint8_t> trap_insn();
+
 // ---- the safety net of an injected task -------------------------------------------------
 // ckdump runs syscalls inside its target from a small page of code: a syscall instruction
 // followed by an rt_sigreturn whose frame holds the target's original state. ptrace stops the

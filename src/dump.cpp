@@ -134,7 +134,8 @@ class InjectionArea {
   uint64_t addr_ = 0;
 };
 
-void fill_manifest(img::Manifest& m, const img::Tree& tree, pid_t vdso_pid, uint64_t vdso_start, uint64_t vdso_end) {
+// Returns the vDSO's bytes (vdso.ck), empty if the process has none.
+std::string fill_manifest(img::Manifest& m, const img::Tree& tree, pid_t vdso_pid, uint64_t vdso_start, uint64_t vdso_end) {
   utsname u{};
   uname(&u);
   m.arch = arch::kName;
@@ -164,7 +165,9 @@ void fill_manifest(img::Manifest& m, const img::Tree& tree, pid_t vdso_pid, uint
     remote_read(vdso_pid, vdso_start, bytes.data(), bytes.size());
     m.vdso_size = bytes.size();
     m.vdso_xxh3 = img::checksum(bytes.data(), bytes.size());
+    return bytes;
   }
+  return {};
 }
 
 int32_t exe_file(pid_t pid, FileTable& files) {
@@ -689,7 +692,7 @@ DumpReport dump(const DumpOptions& opts) {
     }
     collect_event_files(fds, tree);
     const SeizedProcess& first = seized[0];
-    fill_manifest(manifest, tree, first.pid, first.as.vdso_start, first.as.vdso_end);
+    const std::string vdso = fill_manifest(manifest, tree, first.pid, first.as.vdso_start, first.as.vdso_end);
 
     auto phase = Clock::now();
     rep.state_seconds = std::chrono::duration<double>(phase - frozen_at).count();
@@ -718,6 +721,12 @@ DumpReport dump(const DumpOptions& opts) {
       rep.writer_wait_seconds += ps.writer_wait_seconds;
       rep.frames += ps.frames;
       rep.raw_frames += ps.raw_frames;
+    }
+    if (!vdso.empty()) {  // for a restore on a kernel with another vDSO (vdso.hpp)
+      auto stream = writer.open_stream(img::kVdsoName, img::FileKind::file_content);
+      stream.write(vdso.data(), vdso.size());
+      stream.flush();
+      unfinished.push_back(std::move(stream));
     }
     for (auto& [id, source] : files.content_sources()) {
       CK_LOG(1, "saving content of deleted file %s", tree.files[id].path.c_str());

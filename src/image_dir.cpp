@@ -978,6 +978,19 @@ UniqueFd open_image_file(const std::string& dir, const std::string& name, FileKi
   return fd;
 }
 
+bool lists_vdso(const Manifest& m) { return find_entry(m, kVdsoName) != nullptr; }
+
+std::string read_vdso(const std::string& dir) {
+  const std::string path = without_trailing_slashes(dir) + "/" + kVdsoName;
+  UniqueFd fd = open_image_file(dir, kVdsoName, FileKind::file_content);
+  const uint64_t size = regular_file_size(fd.get(), path);
+  constexpr uint64_t kMax = 1 << 20;  // a vDSO is a few pages
+  if (size > kFileHeaderSize + kMax) bad_image(path, std::to_string(size) + " bytes, too large for a vDSO");
+  std::string bytes(size - kFileHeaderSize, '\0');
+  if (pread_full(fd.get(), bytes.data(), bytes.size(), kFileHeaderSize, path) != bytes.size()) bad_image(path, "short read");
+  return bytes;
+}
+
 // ---- verify ----------------------------------------------------------------------------------
 
 namespace {

@@ -27,6 +27,8 @@
 //   tree.ck            Tree: processes, threads, VMAs, fds, files, pipes, page indexes.
 //   pages-<pid>.ck     page data of one process: independent zstd (or raw) frames.
 //   file-<id>.ck       content of a deleted-but-open file, zstd frames.
+//   vdso.ck            the checkpointed kernel's vDSO as it was mapped (raw bytes, kind
+//                      file_content), for a restore on a kernel with another (vdso.hpp).
 // Every file starts with a FileHeader; small files carry their payload checksum in it.
 //
 // FileHeader (kFileHeaderSize = 32 bytes, little-endian):
@@ -183,6 +185,11 @@ inline LoadedImage load_image(const std::string& dir, bool check_data = true) {
 
 // Opens DIR/name read-only, checks its header kind; returns the fd positioned after the header.
 UniqueFd open_image_file(const std::string& dir, const std::string& name, FileKind kind);
+
+constexpr const char* kVdsoName = "vdso.ck";
+bool lists_vdso(const Manifest& m);
+// The bytes of DIR/vdso.ck (the caller checks them against the manifest's vdso_size/xxh3).
+std::string read_vdso(const std::string& dir);
 
 // Everything load_image(dir, true) checks, plus the consistency of every page index with its
 // pages file (frames inside the file and not overlapping, run sizes == raw_len, runs inside a

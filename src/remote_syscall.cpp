@@ -1,6 +1,5 @@
 #include "remote_syscall.hpp"
 
-#include <elf.h>
 #include <fcntl.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -14,6 +13,7 @@
 #include "error.hpp"
 #include "hex.hpp"
 #include "unique_fd.hpp"
+#include "vdso.hpp"
 
 namespace ck {
 
@@ -104,39 +104,6 @@ uint64_t find_syscall_insn(pid_t pid, uint64_t start, uint64_t end) {
   throw Error("no syscall instruction in pid " + std::to_string(pid) + " at " + hex(start) + "-" + hex(end));
 }
 
-namespace {
-// The offset of a function in a vDSO image (linked at 0), from its dynamic symbol table; 0 if
-// absent. Every offset is checked against the image.
-uint64_t vdso_symbol(const std::vector<uint8_t>& so, const char* name) {
-  auto fits = [&](uint64_t off, uint64_t len) { return off <= so.size() && len <= so.size() - off; };
-  if (!fits(0, sizeof(Elf64_Ehdr))) return 0;
-  Elf64_Ehdr eh;
-  std::memcpy(&eh, so.data(), sizeof eh);
-  if (std::memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 || eh.e_ident[EI_CLASS] != ELFCLASS64 ||
-      eh.e_shentsize != sizeof(Elf64_Shdr) || !fits(eh.e_shoff, uint64_t{eh.e_shnum} * sizeof(Elf64_Shdr)))
-    return 0;
-  auto shdr = [&](size_t i) {
-    Elf64_Shdr sh;
-    std::memcpy(&sh, so.data() + eh.e_shoff + i * sizeof sh, sizeof sh);
-    return sh;
-  };
-  for (size_t i = 0; i < eh.e_shnum; i++) {
-    const Elf64_Shdr sym = shdr(i);
-    if (sym.sh_type != SHT_DYNSYM || sym.sh_link >= eh.e_shnum || !fits(sym.sh_offset, sym.sh_size)) continue;
-    const Elf64_Shdr str = shdr(sym.sh_link);
-    if (!fits(str.sh_offset, str.sh_size)) continue;
-    for (uint64_t off = 0; off + sizeof(Elf64_Sym) <= sym.sh_size; off += sizeof(Elf64_Sym)) {
-      Elf64_Sym s;
-      std::memcpy(&s, so.data() + sym.sh_offset + off, sizeof s);
-      if (s.st_name >= str.sh_size || ELF64_ST_TYPE(s.st_info) != STT_FUNC) continue;
-      const char* n = reinterpret_cast<const char*>(so.data() + str.sh_offset + s.st_name);
-      const size_t max = str.sh_size - s.st_name;
-      if (strnlen(n, max) < max && std::strcmp(n, name) == 0 && fits(s.st_value, 4)) return s.st_value;
-    }
-  }
-  return 0;
-}
-}  // namespace
 
 std::optional<ReturnPath> find_return_path(pid_t pid, uint64_t vdso_start, uint64_t vdso_end,
                                            const std::vector<std::pair<uint64_t, uint64_t>>& exec_ranges,
@@ -152,7 +119,7 @@ std::optional<ReturnPath> find_return_path(pid_t pid, uint64_t vdso_start, uint6
   if (!path.gadget) {
     auto call = arch::way_back_call();
     if (!call) return std::nullopt;
-    path.gadget = vdso_symbol(bytes, call->symbol);
+    path.gadget = vdso_symbol(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()), call->symbol);
     if (!path.gadget) return std::nullopt;
     path.gadget += vdso_start;
     path.via_nr = call->nr;

@@ -21,6 +21,7 @@
 #include "restore_shm.hpp"
 #include "restore_ipc.hpp"
 #include "unique_fd.hpp"
+#include "vdso.hpp"
 
 namespace ck {
 
@@ -31,6 +32,21 @@ constexpr uint64_t kHuge = 2ull << 20;
 constexpr uint64_t kLowest = 1ull << 32;
 
 uint64_t align_up(uint64_t v, uint64_t a) { return (v + a - 1) & ~(a - 1); }
+
+// The lowest huge-page-aligned start above kLowest of `size` bytes clear of `busy` by a huge
+// page on each side.
+uint64_t find_free(std::vector<Range> busy, uint64_t size, const char* what) {
+  std::sort(busy.begin(), busy.end(), [](const Range& a, const Range& b) { return a.start < b.start; });
+  uint64_t candidate = kLowest;
+  for (const auto& r : busy) {
+    if (r.end <= candidate) continue;
+    if (r.start >= candidate + size + kHuge) break;
+    candidate = align_up(r.end + kHuge, kHuge);
+  }
+  if (candidate + size > arch::user_address_limit())
+    throw Error("no room for " + std::to_string(size >> 10) + " KiB of " + what + " in the address space");
+  return candidate;
+}
 
 bool is_special(img::VmaKind k) {
   return k == img::VmaKind::vdso || k == img::VmaKind::vvar || k == img::VmaKind::vvar_vclock ||
@@ -74,13 +90,25 @@ SpecialMappings own_special_mappings() {
   return s;
 }
 
-PremapPlan plan_premap(const img::Process& p, const SpecialMappings& own, std::vector<Range>& taken) {
+PremapPlan plan_premap(const img::Process& p, const SpecialMappings& own, std::vector<Range>& taken,
+                       const std::string* old_vdso) {
   PremapPlan plan;
   uint64_t park_size = (own.vvar.end - own.vvar.start) + (own.vvar_vclock.end - own.vvar_vclock.start) +
                        (own.vdso.end - own.vdso.start);
   uint64_t cursor = 2 * kPage + PremapPlan::kDataSize;  // insn page, guard, data
   uint64_t park_off = cursor;
   cursor += park_size + kPage;
+  const auto image_vdso = std::find_if(p.vmas.begin(), p.vmas.end(), [](const img::Vma& v) { return v.kind == img::VmaKind::vdso; });
+  const bool proxied = old_vdso && image_vdso != p.vmas.end() && own.vdso.end > own.vdso.start;
+  uint64_t proxy_off = 0;
+  if (proxied) {
+    if (image_vdso->end - image_vdso->start != old_vdso->size())
+      throw Error("the image's [vdso] is " + std::to_string(image_vdso->end - image_vdso->start) +
+                      " bytes, its saved vDSO " + std::to_string(old_vdso->size()),
+                  ExitCode::bad_image);
+    proxy_off = cursor;
+    cursor += align_up(old_vdso->size(), kPage) + kPage;
+  }
   std::vector<uint64_t> offsets;
   for (const auto& v : p.vmas) {
     if (is_special(v.kind)) {
@@ -98,15 +126,7 @@ PremapPlan plan_premap(const img::Process& p, const SpecialMappings& own, std::v
   std::vector<Range> busy = own_ranges();
   for (const auto& v : p.vmas) busy.push_back({v.start, v.end});
   busy.insert(busy.end(), taken.begin(), taken.end());
-  std::sort(busy.begin(), busy.end(), [](const Range& a, const Range& b) { return a.start < b.start; });
-  uint64_t candidate = kLowest;
-  for (const auto& r : busy) {
-    if (r.end <= candidate) continue;
-    if (r.start >= candidate + plan.size + kHuge) break;
-    candidate = align_up(r.end + kHuge, kHuge);
-  }
-  if (candidate + plan.size > arch::user_address_limit())
-    throw Error("no room for " + std::to_string(plan.size >> 20) + " MiB of premapped memory in the address space");
+  const uint64_t candidate = find_free(busy, plan.size, "premapped memory");
   void* got = mmap(reinterpret_cast<void*>(candidate), plan.size, PROT_NONE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
   if (got == MAP_FAILED) throw_errno("reserve premap region at " + hex(candidate));
@@ -115,6 +135,22 @@ PremapPlan plan_premap(const img::Process& p, const SpecialMappings& own, std::v
   plan.insn_page = candidate;
   plan.data_page = candidate + 2 * kPage;
   plan.park = candidate + park_off;
+  if (proxied) {
+    // This kernel's vDSO and data pages keep ckrestore's layout (the code finds its data at a
+    // fixed distance), somewhere no mapping of the image and no premap region is.
+    uint64_t lo = UINT64_MAX, hi = 0;
+    for (const Range* r : {&own.vvar, &own.vvar_vclock, &own.vdso})
+      if (r->end > r->start) lo = std::min(lo, r->start), hi = std::max(hi, r->end);
+    busy.push_back({candidate, candidate + plan.size});
+    plan.vdso_home = find_free(busy, hi - lo, "vDSO");
+    taken.push_back({plan.vdso_home, plan.vdso_home + (hi - lo)});
+    plan.proxy = candidate + proxy_off;
+    const std::string_view new_vdso(reinterpret_cast<const char*>(own.vdso.start), own.vdso.end - own.vdso.start);
+    VdsoProxyStats st;
+    plan.proxy_code = vdso_proxy_code(*old_vdso, new_vdso, plan.vdso_home + (own.vdso.start - lo), &st);
+    CK_LOG(1, "pid %d: vDSO proxy at %s (%zu jumps, %zu traps, %zu kept), this kernel's vDSO at %s", p.pid,
+           hex(image_vdso->start).c_str(), st.jumps, st.traps, st.kept, hex(plan.vdso_home + (own.vdso.start - lo)).c_str());
+  }
   for (size_t i = 0; i < offsets.size(); i++) plan.premap.push_back(offsets[i] ? candidate + offsets[i] : 0);
   return plan;
 }
@@ -135,6 +171,16 @@ void premap_memory(const img::LoadedImage& image, const img::Process& p, const P
   if (mmap(reinterpret_cast<void*>(plan.data_page), PremapPlan::kDataSize, PROT_READ | PROT_WRITE,
            MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED)
     throw_errno("map data page");
+
+  if (plan.proxy) {
+    const uint64_t len = align_up(plan.proxy_code.size(), kPage);
+    if (mmap(reinterpret_cast<void*>(plan.proxy), len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
+             -1, 0) == MAP_FAILED)
+      throw_errno("map vDSO proxy");
+    std::memcpy(reinterpret_cast<void*>(plan.proxy), plan.proxy_code.data(), plan.proxy_code.size());
+    arch::sync_icache(reinterpret_cast<void*>(plan.proxy), plan.proxy_code.size());
+    if (mprotect(reinterpret_cast<void*>(plan.proxy), len, PROT_READ | PROT_EXEC) != 0) throw_errno("mprotect vDSO proxy");
+  }
 
   // Which VMAs receive pages: they are mapped writable until the pages are in.
   std::vector<bool> has_pages(p.vmas.size(), false);
@@ -314,7 +360,27 @@ void move_memory_into_place(RemoteSyscall& rs, const img::Process& p, const Prem
     parked[k] = at;
     at += len;
   }
-  for (int k = 0; k < 3; k++) {
+  if (plan.proxy) {
+    // This kernel's vDSO and data pages to their new home; at the old places, the proxy and
+    // read-only zeros (a thread stopped inside old vDSO code reads them and does not fault).
+    uint64_t lo = UINT64_MAX;
+    for (int k = 0; k < 3; k++)
+      if (parked[k]) lo = std::min(lo, own_of[k]->start);
+    for (int k = 0; k < 3; k++) {
+      if (!parked[k]) continue;
+      const uint64_t len = own_of[k]->end - own_of[k]->start, to = plan.vdso_home + (own_of[k]->start - lo);
+      rs.check("mremap special mapping to " + hex(to), SYS_mremap, parked[k], len, len, MREMAP_MAYMOVE | MREMAP_FIXED, to);
+    }
+    for (const img::Vma& v : p.vmas) {
+      if (v.kind == img::VmaKind::vvar || v.kind == img::VmaKind::vvar_vclock)
+        rs.check("map zeros at the old " + v.name, SYS_mmap, v.start, v.end - v.start, PROT_READ,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, static_cast<uint64_t>(-1), 0);
+      if (v.kind == img::VmaKind::vdso)
+        rs.check("mremap the vDSO proxy to " + hex(v.start), SYS_mremap, plan.proxy, v.end - v.start, v.end - v.start,
+                 MREMAP_MAYMOVE | MREMAP_FIXED, v.start);
+    }
+  }
+  for (int k = 0; k < 3 && !plan.proxy; k++) {
     if (!parked[k]) continue;
     uint64_t len = own_of[k]->end - own_of[k]->start;
     auto it = std::find_if(p.vmas.begin(), p.vmas.end(), [&](const img::Vma& v) { return v.kind == kinds[k]; });

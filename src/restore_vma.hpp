@@ -31,13 +31,22 @@ struct PremapPlan {
   uint64_t data_page = 0;   // arguments of injected syscalls (kDataSize bytes)
   uint64_t park = 0;        // where the vDSO waits while the old layout is torn down
   std::vector<uint64_t> premap;  // per VMA of the process: premap address, 0 for the specials
+  // The vDSO proxy (vdso.hpp), when this kernel's vDSO is not the checkpoint's: its code is
+  // premapped at `proxy` and goes to the old vDSO's address; this kernel's vDSO and data pages
+  // go to `vdso_home` (where the lowest of them starts, the others as in ckrestore). 0: none,
+  // the vDSO goes to its old address.
+  uint64_t proxy = 0;
+  uint64_t vdso_home = 0;
+  std::string proxy_code;
   static constexpr uint64_t kDataSize = 3 * 4096;
 };
 
 // Picks a region free in the image's layout, ours and `taken` (the regions of the other
 // processes of the tree), reserves it (PROT_NONE) in this process so that the processes forked
-// afterwards have it too, and adds it to `taken`.
-PremapPlan plan_premap(const img::Process& p, const SpecialMappings& own, std::vector<Range>& taken);
+// afterwards have it too, and adds it to `taken`. With `old_vdso` (the checkpoint's vDSO, to be
+// proxied), also a free range for this kernel's vDSO, added to `taken`, and the proxy's code.
+PremapPlan plan_premap(const img::Process& p, const SpecialMappings& own, std::vector<Range>& taken,
+                       const std::string* old_vdso = nullptr);
 
 // In the child: maps every VMA at its premap address, fills in the pages from the image,
 // applies madvise/mlock state and the final protection. The pages file is checked against its

@@ -563,6 +563,16 @@ uint64_t user_address_limit() {
 // ---- syscall injection ----------------------------------------------------------------
 
 std::vector<uint8_t> syscall_insn() { return {0x01, 0x00, 0x00, 0xd4}; }  // svc #0
+
+std::vector<uint8_t> absolute_jump(uint64_t target) {
+  // ldr x16, #8 (0x58000050); br x16 (0xd61f0200); the literal right after. An entry is only
+  // 4-byte aligned, so the literal may be too: EL0 loads from normal memory need no alignment.
+  std::vector<uint8_t> b = {0x50, 0x00, 0x00, 0x58, 0x00, 0x02, 0x1f, 0xd6};
+  for (int i = 0; i < 8; i++) b.push_back(static_cast<uint8_t>(target >> (8 * i)));
+  return b;
+}
+
+std::vector<uint8_t> trap_insn() { return {0x00, 0x00, 0x00, 0x00}; }  // udf #0
 size_t syscall_insn_align() { return 4; }
 
 std::vector<uint8_t> make_syscall_regs(const std::vector<uint8_t>& saved, uint64_t insn_addr, long nr,

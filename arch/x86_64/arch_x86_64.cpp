@@ -209,6 +209,15 @@ std::vector<uint8_t> safety_frame(const TaskRegs& regs, uint64_t sigmask, uint64
 uint64_t sigreturn_sp(uint64_t frame_addr) { return frame_addr + 8; }
 
 std::vector<uint8_t> syscall_insn() { return {0x0f, 0x05}; }
+
+std::vector<uint8_t> absolute_jump(uint64_t target) {
+  std::vector<uint8_t> b = {0x49, 0xbb};  // movabs r11, imm64
+  for (int i = 0; i < 8; i++) b.push_back(static_cast<uint8_t>(target >> (8 * i)));
+  b.insert(b.end(), {0x41, 0xff, 0xe3});  // jmp r11
+  return b;
+}
+
+std::vector<uint8_t> trap_insn() { return {0x0f, 0x0b}; }  // ud2
 size_t syscall_insn_align() { return 1; }
 
 std::vector<uint8_t> make_syscall_regs(const std::vector<uint8_t>& saved, uint64_t insn_addr, long nr,
