@@ -43,7 +43,7 @@ build_failed=0
 # Only what the tests use (the benchmarks are not built: they would add a third to the time);
 # -k 0: a target another change broke on arm64 is reported, the rest is still tested.
 targets="src/ckdump src/ckrestore src/ckimage src/ckrun"
-for p in memhog sigstate sockhold fpustate mteuse jitcode fdkinds mapkinds threads tree; do targets="$targets tests/progs/$p"; done
+for p in memhog sigstate sockhold fpustate mteuse jitcode fdkinds mapkinds threads tree vdsocalls; do targets="$targets tests/progs/$p"; done
 ninja -C "$BUILD" build.ninja >/dev/null  # reconfigured first if a meson.build changed: new unit tests
 targets="$targets $(ninja -C "$BUILD" -t targets all | grep -o '^tests/unit/unit_[a-z0-9_]*' | sort -u | tr '\n' ' ')"
 if ! nice ninja -C "$BUILD" -j "$(nproc)" -k 0 $targets >"$BUILD/ninja.log" 2>&1; then
@@ -87,7 +87,7 @@ rm -rf "$ROOT"
 mkdir -p "$ROOT"/{bin,sbin,proc,sys,dev,tmp,ck/bin,ck/progs,ck/unit,ck/tests}
 cp "$CACHE/root/bin/busybox" "$ROOT/bin/busybox"
 cp "$BUILD"/src/{ckdump,ckrestore,ckimage} "$ROOT/ck/bin/"
-for p in memhog sigstate sockhold fpustate mteuse jitcode fdkinds mapkinds threads tree; do
+for p in memhog sigstate sockhold fpustate mteuse jitcode fdkinds mapkinds threads tree vdsocalls; do
   cp "$BUILD/tests/progs/$p" "$ROOT/ck/progs/" || { echo "FAIL tests/progs/$p did not build"; failed=$((failed + 1)); }
 done
 for u in "$BUILD"/tests/unit/unit_*; do [ -f "$u" ] && [ -x "$u" ] && cp "$u" "$ROOT/ck/unit/"; done

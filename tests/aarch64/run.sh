@@ -48,7 +48,7 @@ done
 repeat=$(tr ' ' '\n' </proc/cmdline | sed -n 's/^ck\.repeat=//p')
 i=0
 while [ "$i" -lt "${repeat:-1}" ]; do
-  for t in counter memhog256 signals fpu leave_running threads tree jit unsupported mte fault; do
+  for t in counter memhog256 signals fpu leave_running threads tree jit unsupported mte fault vdso_proxy; do
     wanted "$t" && run "$t" 300 sh "/ck/tests/$t.sh"
   done
   i=$((i + 1))

@@ -38,14 +38,19 @@ log "same kernel: [vdso] back at $vdso0"
 kill -9 "$RESTORED"
 wait_gone "$RESTORED"
 
-# 2. The proxy.
+# 2. The proxy, checkpointed inside a signal handler (arm64: its frame returns through the old
+#    vDSO's __kernel_rt_sigreturn).
 start_target out.txt "$PROGS/vdsocalls"
 wait_line out.txt '^tick 6$'
 read -r vdso0 _ < <(mapping "$TARGET" '[vdso]')
 read -r vvar0 _ < <(mapping "$TARGET" '[vvar]')
+kill -USR2 "$TARGET"
+wait_line out.txt '^usr2 in$'
 dump "$TARGET" ckpt
 [ -f ckpt/vdso.ck ] || fail "no vdso.ck in the image"
+grep -q '^usr2 out$' out.txt && fail "the handler ended before the checkpoint: test it again slower"
 CK_TEST_VDSO_PROXY=1 restore_detached ckpt
+wait_line out.txt '^usr2 out$'
 resume out.txt
 read -r vdso1 _ < <(mapping "$RESTORED" '[vdso]')
 [ -n "$vdso1" ] && [ "$vdso1" != "$vdso0" ] || fail "[vdso] at '$vdso1', expected it moved from $vdso0"

@@ -1,6 +1,8 @@
 /* Calls the vDSO through glibc's cached pointers across a checkpoint: clock_gettime
  * (CLOCK_MONOTONIC, CLOCK_REALTIME), gettimeofday, time and getcpu every 100 ms, and a SIGUSR1
- * handler installed with sigaction (glibc adds its SA_RESTORER) raised every 5th tick. Prints
+ * handler installed with sigaction (glibc adds its SA_RESTORER) raised every 5th tick. A SIGUSR2
+ * handler prints "usr2 in", sleeps 3 s (a checkpoint taken then has a signal frame whose return
+ * goes to the old vDSO's sigreturn on arm64) and prints "usr2 out". Prints
  * "tick N" each time, "FAIL ..." (and exits 1) when a clock goes backwards, the clocks disagree,
  * the handler did not run, or a call failed.
  *
@@ -30,6 +32,16 @@ static volatile sig_atomic_t handled;
 static void on_usr1(int sig) {
   (void)sig;
   handled++;
+}
+
+static void on_usr2(int sig) {
+  (void)sig;
+  static const char in[] = "usr2 in\n", out[] = "usr2 out\n";
+  struct timespec d = {3, 0};
+  if (write(1, in, sizeof in - 1) < 0) _exit(1);
+  while (nanosleep(&d, &d) != 0 && errno == EINTR) {
+  }
+  if (write(1, out, sizeof out - 1) < 0) _exit(1);
 }
 
 static void fail(unsigned long tick, const char* what) {
@@ -66,6 +78,8 @@ int main(void) {
   sa.sa_handler = on_usr1;
   sigemptyset(&sa.sa_mask);
   if (sigaction(SIGUSR1, &sa, NULL) != 0) fail(0, "sigaction");
+  sa.sa_handler = on_usr2;
+  if (sigaction(SIGUSR2, &sa, NULL) != 0) fail(0, "sigaction");
   deny_time_syscalls();
   struct timespec m0;
   if (clock_gettime(CLOCK_MONOTONIC, &m0) != 0) {
