@@ -99,8 +99,10 @@ std::optional<std::string> vdso_to_proxy(const img::LoadedImage& image) {
   std::string old = img::read_vdso(image.dir);
   if (old.size() != m.vdso_size || img::checksum(old.data(), old.size()) != m.vdso_xxh3)
     throw Error(image.dir + "/" + img::kVdsoName + ": not the vDSO the manifest describes", ExitCode::bad_image);
-  CK_LOG(1, "vDSO of this kernel %s the checkpoint's: restoring through a vDSO proxy",
-         forced && m.vdso_size == vdso_len && m.vdso_xxh3 == sum ? "is (CK_TEST_VDSO_PROXY=1)" : "differs from");
+  if (m.vdso_size == vdso_len && m.vdso_xxh3 == sum)
+    CK_LOG(1, "CK_TEST_VDSO_PROXY=1: restoring through a vDSO proxy although this kernel's vDSO is the checkpoint's");
+  else
+    CK_LOG(1, "this kernel's vDSO differs from the checkpoint's: restoring through a vDSO proxy");
   return old;
 }
 

@@ -48,6 +48,7 @@ kill -USR2 "$TARGET"
 wait_line out.txt '^usr2 in$'
 dump "$TARGET" ckpt
 [ -f ckpt/vdso.ck ] || fail "no vdso.ck in the image"
+"$CKIMAGE" verify ckpt >&2 || fail "ckimage verify of an image with vdso.ck failed"
 grep -q '^usr2 out$' out.txt && fail "the handler ended before the checkpoint: test it again slower"
 CK_TEST_VDSO_PROXY=1 restore_detached ckpt
 wait_line out.txt '^usr2 out$'
