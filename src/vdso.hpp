@@ -25,7 +25,9 @@ struct VdsoFunction {
 };
 
 // Every STT_FUNC symbol of the vDSO image's dynamic symbol table (aliases included) whose
-// entry lies inside the image. Every offset is checked against the image; a malformed image
+// entry lies inside the image. Untyped code symbols are not listed: arm64's
+// __kernel_rt_sigreturn ("mov x8, #139; svc #0", the return of signal frames) is one, and the
+// proxy keeps its bytes, which do the same on any kernel. Every offset is checked against the image; a malformed image
 // gives an empty list.
 std::vector<VdsoFunction> vdso_functions(std::string_view so);
 // The offset of function `name`; 0 if absent.
