@@ -1,6 +1,6 @@
 #!/bin/bash
 # Several independent tasks in one job step (srun -n 4): each task's ckjob carries its own
-# program with its own checkpoint (%t: the task's rank, SLURM_PROCID). Task 0 requeues the job
+# program with its own checkpoint (%t: the task's rank, SLURM_PROCID). One task requeues the job
 # once all four are checkpointed. Tasks that talk to each other (MPI) are not supported.
 #SBATCH --job-name=ck-tasks
 #SBATCH --ntasks=4

@@ -166,7 +166,7 @@ class Job {
         Record rec = read_record(dir_).value_or(Record{});
         rec.final_restart = env_.restart_count;
         rec.final_ok = ok;
-        write_record(dir_, rec);  // what the step's task 0 waits for
+        write_record(dir_, rec);  // what the task that requeues waits for
         if (ok) return after_final_checkpoint();
         continue;
       }
@@ -200,12 +200,15 @@ class Job {
           env_.job_id.empty() ? "not in a SLURM job: not requeueing" : "not requeueing (--no-requeue)");
       return 0;
     }
-    if (env_.rank != 0) {
-      say("task %d is checkpointed; task 0 requeues the job once every task is", env_.rank);
-      wait_for_the_end();
-      return 0;
+    if (env_.tasks > 1) {
+      const int requeuer = step_progress(o_.dir, env_).requeuer;
+      if (requeuer != env_.rank) {
+        say("task %d is checkpointed; task %d requeues the job once every task is", env_.rank, requeuer);
+        wait_for_the_end();
+        return 0;
+      }
+      if (!other_tasks_checkpointed()) return 1;
     }
-    if (env_.tasks > 1 && !other_tasks_checkpointed()) return 1;
     // An array task's own job id names the whole array when it is the array's first task.
     const std::string id = !env_.array_job_id.empty() && !env_.array_task_id.empty()
                                ? env_.array_job_id + "_" + env_.array_task_id

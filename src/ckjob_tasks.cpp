@@ -73,10 +73,12 @@ std::string expand_dir(const std::string& pattern, const JobEnv& env, int rank) 
 
 StepProgress step_progress(const std::string& pattern, const JobEnv& env) {
   StepProgress p;
+  p.requeuer = env.rank;
   for (int r = 0; r < env.tasks; r++) {
     if (r == env.rank) continue;
     auto rec = read_record(expand_dir(pattern, env, r));
     const bool this_job = rec && rec->job == env.job_id;
+    if (r < p.requeuer && !(this_job && rec->ended_ns)) p.requeuer = r;
     if (this_job && rec->final_restart == env.restart_count) {
       if (rec->final_ok) p.written++;
       else if (!p.failed) p.failed = r;

@@ -1,8 +1,9 @@
 // The tasks of one job step: `srun -n N ckjob -D ckpt-%t -- PROGRAM` runs N ckjobs, each carrying
 // its own program with its own checkpoint. SLURM's filename patterns name each task's directory
 // (one directory shared by several tasks would mix their checkpoints, and every task would come
-// back as the same program), and only task 0 requeues the job, once every task's checkpoint is
-// written: a requeue ends the whole step, and with it the dumps still running.
+// back as the same program), and one task requeues the job, once every task's checkpoint is
+// written: a requeue ends the whole step, and with it the dumps still running. That task is the
+// lowest-ranked one whose program has not ended (task 0, unless its program already finished).
 #pragma once
 
 #include <cstdint>
@@ -31,7 +32,8 @@ std::string expand_dir(const std::string& pattern, const JobEnv& env, int rank);
 
 // Where the other tasks of the step are with the checkpoint the job's signal asked for.
 struct StepProgress {
-  int written = 0;  // checkpointed in this run, or their program ended in this job
+  int requeuer = 0;  // the task that requeues: the lowest rank whose program has not ended
+  int written = 0;   // checkpointed in this run, or their program ended in this job
   std::optional<int> failed;  // a task whose checkpoint failed (its program runs on)
   std::string missing;        // ranks not there yet, "2, 5"
 };

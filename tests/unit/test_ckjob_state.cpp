@@ -184,6 +184,18 @@ BOOST_AUTO_TEST_CASE(step_progress_of_other_tasks) {
   auto p = ck::job::step_progress(pattern, e);
   BOOST_TEST(p.written == 0);
   BOOST_TEST(p.missing == "1, 2");
+  BOOST_TEST(p.requeuer == 0);
+  // Seen from task 2: task 0 requeues, unless its program ended in this job; then task 1.
+  e.rank = 2;
+  BOOST_TEST(ck::job::step_progress(pattern, e).requeuer == 0);
+  Record ended0 = rec(1, 2, 0);
+  ended0.job = "9";
+  ck::job::write_record(dir(0), ended0);
+  BOOST_TEST(ck::job::step_progress(pattern, e).requeuer == 1);
+  e.rank = 1;
+  BOOST_TEST(ck::job::step_progress(pattern, e).requeuer == 1);
+  fs::remove(dir(0) + ".ckjob");
+  e.rank = 0;
   Record r1 = rec(1, 0, 0);
   r1.job = "9";
   r1.final_restart = 1;
