@@ -163,10 +163,15 @@ class Job {
       if (sig == o_.signal) {
         say("got SIG%s: checkpointing, then %s", sigabbrev_np(sig), o_.requeue ? "requeueing the job" : "exiting");
         const bool ok = checkpoint(false, "before the end of the job");
-        Record rec = read_record(dir_).value_or(Record{});
-        rec.final_restart = env_.restart_count;
-        rec.final_ok = ok;
-        write_record(dir_, rec);  // what the task that requeues waits for
+        try {
+          Record rec = read_record(dir_).value_or(Record{});
+          rec.final_restart = env_.restart_count;
+          rec.final_ok = ok;
+          write_record(dir_, rec);  // what the task that requeues waits for
+        } catch (const Error& e) {
+          // The checkpoint stands; only a step's other tasks miss the word (and do not requeue).
+          say("cannot record the checkpoint for the step's other tasks: %s", e.message().c_str());
+        }
         if (ok) return after_final_checkpoint();
         continue;
       }
