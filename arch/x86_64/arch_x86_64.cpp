@@ -156,10 +156,13 @@ std::vector<uint8_t> safety_code(uint64_t code_addr, uint64_t frame_addr) {
 std::vector<uint8_t> safety_frame(const TaskRegs& regs, uint64_t sigmask, uint64_t frame_addr) {
   auto r = as_regs(regs.gp);
   // rt_sigreturn leaves the task outside any syscall: do the restart the kernel would have done.
+  // A -ERESTART_RESTARTBLOCK call (relative nanosleep, poll or futex with a timeout) runs again
+  // from the start, as after a restore: rt_sigreturn cancels the restart block, so
+  // restart_syscall would return EINTR to a program that never saw a signal.
   if (static_cast<int64_t>(r.orig_rax) >= 0) {
     auto ret = static_cast<int64_t>(r.rax);
-    if (ret == -512 || ret == kERESTARTNOINTR || ret == -514) r.rax = r.orig_rax, r.rip -= 2;
-    else if (ret == kERESTART_RESTARTBLOCK) r.rax = __NR_restart_syscall, r.rip -= 2;
+    if (ret == -512 || ret == kERESTARTNOINTR || ret == -514 || ret == kERESTART_RESTARTBLOCK)
+      r.rax = r.orig_rax, r.rip -= 2;
   }
   struct Sigcontext {
     uint64_t r8, r9, r10, r11, r12, r13, r14, r15, rdi, rsi, rbp, rbx, rdx, rax, rcx, rsp, rip, eflags;
