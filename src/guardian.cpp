@@ -25,7 +25,7 @@ namespace ck {
 
 namespace {
 
-enum Op : uint32_t { kHello = 1, kRepair, kPeekOff, kStop, kForget, kKill, kDone };
+enum Op : uint32_t { kHello = 1, kRepair, kPeekOff, kStop, kForget, kKill, kKillAll, kDone };
 
 // One message, one seqpacket record; a socket travels with it as SCM_RIGHTS.
 struct Msg {
@@ -131,6 +131,7 @@ void undo(std::vector<Entry>& entries, pid_t ckdump) {
   if (send(sock, &hello, sizeof hello, MSG_NOSIGNAL) != sizeof hello) _exit(1);
   std::vector<Entry> entries;
   std::vector<pid_t> kill_list;
+  bool kill_all = false;  // the whole list came: only then is the kill the guardian's to finish
   for (;;) {
     Msg m{};
     iovec iov{&m, sizeof m};
@@ -152,7 +153,9 @@ void undo(std::vector<Entry>& entries, pid_t ckdump) {
         _exit(0);
       case kRepair:
       case kPeekOff:
-        if (fd < 0) break;
+        // Its socket did not come (no room for another fd): ckdump must not make the change
+        // it announced, and learns so from its next message failing.
+        if (fd < 0) _exit(1);
         entries.push_back({static_cast<Op>(m.op), m.id, fd, m.value});
         fd = -1;
         break;
@@ -170,12 +173,15 @@ void undo(std::vector<Entry>& entries, pid_t ckdump) {
       case kKill:
         kill_list.push_back(static_cast<pid_t>(m.value));
         break;
+      case kKillAll:
+        kill_all = true;
+        break;
       default:
         break;
     }
     if (fd >= 0) close(fd);
   }
-  if (!kill_list.empty()) {
+  if (kill_all) {
     // The dump was complete and the kill had begun: it is finished, the sockets stay in repair
     // mode as the dump left them (closing them sends nothing).
     for (pid_t p : kill_list) kill(p, SIGKILL);
@@ -300,6 +306,9 @@ void Guardian::forget(Id id) noexcept {
 
 void Guardian::killing(const std::vector<pid_t>& pids) {
   for (pid_t p : pids) send(kKill, 0, p);
+  // A list cut short by ckdump's death is not acted on: the guardian then puts the sockets back
+  // instead, and the tree, untouched, runs on.
+  send(kKillAll, 0, 0);
 }
 
 }  // namespace ck
