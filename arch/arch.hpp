@@ -90,6 +90,9 @@ void sync_icache(void* begin, size_t len);
 std::vector<uint8_t> absolute_jump(uint64_t target);
 // An instruction that raises SIGILL (x86_64: ud2; aarch64: udf #0).
 std::vector<uint8_t> trap_insn();
+// A function body that makes syscall `nr` with the caller's arguments and returns its result
+// (x86_64: mov eax, nr; syscall; ret; aarch64: mov x8, #nr; svc #0; ret).
+std::vector<uint8_t> syscall_stub(long nr);
 
 // ---- the safety net of an injected task -------------------------------------------------
 // ckdump runs syscalls inside its target from a small page of code: a syscall instruction

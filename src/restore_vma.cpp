@@ -146,10 +146,19 @@ PremapPlan plan_premap(const img::Process& p, const SpecialMappings& own, std::v
     taken.push_back({plan.vdso_home, plan.vdso_home + (hi - lo)});
     plan.proxy = candidate + proxy_off;
     const std::string_view new_vdso(reinterpret_cast<const char*>(own.vdso.start), own.vdso.end - own.vdso.start);
+    std::vector<uint64_t> pcs;  // threads standing in the old vDSO
+    for (const img::Thread& t : p.threads) {
+      const uint64_t pc = arch::get_ip(t.gpregs);
+      if (pc >= image_vdso->start && pc < image_vdso->end) pcs.push_back(pc - image_vdso->start);
+    }
     VdsoProxyStats st;
-    plan.proxy_code = vdso_proxy_code(*old_vdso, new_vdso, plan.vdso_home + (own.vdso.start - lo), &st);
-    CK_LOG(1, "pid %d: vDSO proxy at %s (%zu jumps, %zu traps, %zu kept), this kernel's vDSO at %s", p.pid,
-           hex(image_vdso->start).c_str(), st.jumps, st.traps, st.kept, hex(plan.vdso_home + (own.vdso.start - lo)).c_str());
+    plan.proxy_code =
+        with_context("pid " + std::to_string(p.pid), [&] {
+          return vdso_proxy_code(*old_vdso, new_vdso, plan.vdso_home + (own.vdso.start - lo), pcs, &st);
+        });
+    CK_LOG(1, "pid %d: vDSO proxy at %s (%zu jumps, %zu syscall stubs, %zu traps, %zu kept), this kernel's vDSO at %s",
+           p.pid, hex(image_vdso->start).c_str(), st.jumps, st.stubs, st.traps, st.kept,
+           hex(plan.vdso_home + (own.vdso.start - lo)).c_str());
   }
   for (size_t i = 0; i < offsets.size(); i++) plan.premap.push_back(offsets[i] ? candidate + offsets[i] : 0);
   return plan;

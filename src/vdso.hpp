@@ -5,10 +5,12 @@
 //
 // The proxy is the old vDSO's bytes, mapped anonymous at the old vDSO's address, with the
 // entry of every exported function overwritten by an absolute jump to the same-named function
-// of this kernel's vDSO (which is placed elsewhere with its data pages), and a trap where this
-// kernel's vDSO lacks the function. The rest of the old code stays, so a thread stopped in the
-// middle of an old function goes on (its old data pages are read-only zeros: the time
-// functions see no usable clock and take their syscall fallback).
+// of this kernel's vDSO (which is placed elsewhere with its data pages); where this kernel's
+// vDSO lacks the function, a stub making the syscall it stands for (a trap for one unknown).
+// The rest of the old code stays, so a thread stopped in the middle of an old function goes on;
+// its old data pages are read-only zeros: the high-resolution clocks see no usable clock and
+// take their syscall fallback, but time() and the coarse clocks return 0 that once. A thread
+// stopped inside the bytes a patch overwrites cannot go on: that restore is refused.
 #pragma once
 
 #include <cstdint>
@@ -34,12 +36,13 @@ std::vector<VdsoFunction> vdso_functions(std::string_view so);
 uint64_t vdso_symbol(std::string_view so, const char* name);
 
 struct VdsoProxyStats {
-  size_t jumps = 0, traps = 0, kept = 0;  // kept: functions too small for a jump, left as they were
+  size_t jumps = 0, stubs = 0, traps = 0, kept = 0;  // kept: functions too small for a jump, left as they were
 };
 // The proxy's bytes: `old_so` patched so that each of its functions jumps to the same-named
-// function of `new_so`, which will be mapped at `new_base`. Throws Error if old_so is not a
-// vDSO image ck can read.
+// function of `new_so`, which will be mapped at `new_base`. `thread_pcs`: offsets into the old
+// vDSO where threads of the process stand. Throws Error if old_so is not a vDSO image ck can
+// read, or (unsupported) if a thread stands inside the bytes a patch overwrites.
 std::string vdso_proxy_code(std::string_view old_so, std::string_view new_so, uint64_t new_base,
-                            VdsoProxyStats* stats = nullptr);
+                            const std::vector<uint64_t>& thread_pcs = {}, VdsoProxyStats* stats = nullptr);
 
 }  // namespace ck

@@ -573,6 +573,16 @@ std::vector<uint8_t> absolute_jump(uint64_t target) {
 }
 
 std::vector<uint8_t> trap_insn() { return {0x00, 0x00, 0x00, 0x00}; }  // udf #0
+
+std::vector<uint8_t> syscall_stub(long nr) {
+  const uint32_t insns[3] = {0xd2800008u | (static_cast<uint32_t>(nr & 0xffff) << 5),  // movz x8, #nr
+                             0xd4000001u,                                              // svc #0
+                             0xd65f03c0u};                                             // ret
+  std::vector<uint8_t> b;
+  for (uint32_t w : insns)
+    for (int i = 0; i < 4; i++) b.push_back(static_cast<uint8_t>(w >> (8 * i)));
+  return b;
+}
 size_t syscall_insn_align() { return 4; }
 
 std::vector<uint8_t> make_syscall_regs(const std::vector<uint8_t>& saved, uint64_t insn_addr, long nr,

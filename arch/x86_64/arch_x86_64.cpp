@@ -221,6 +221,15 @@ std::vector<uint8_t> absolute_jump(uint64_t target) {
 }
 
 std::vector<uint8_t> trap_insn() { return {0x0f, 0x0b}; }  // ud2
+
+std::vector<uint8_t> syscall_stub(long nr) {
+  // The vDSO functions' arguments are the syscalls' in the same registers, but for the 4th
+  // (rcx in a call, r10 in a syscall); none of the stubbed ones takes more than three.
+  std::vector<uint8_t> b = {0xb8};  // mov eax, imm32
+  for (int i = 0; i < 4; i++) b.push_back(static_cast<uint8_t>(static_cast<uint32_t>(nr) >> (8 * i)));
+  b.insert(b.end(), {0x0f, 0x05, 0xc3});  // syscall; ret
+  return b;
+}
 size_t syscall_insn_align() { return 1; }
 
 std::vector<uint8_t> make_syscall_regs(const std::vector<uint8_t>& saved, uint64_t insn_addr, long nr,
