@@ -37,6 +37,27 @@ const ck::VdsoFunction* find_clock_gettime(const std::vector<ck::VdsoFunction>& 
   return nullptr;
 }
 
+// Maps `code` r-x and calls the clock_gettime at `offset` in it: its time must lie between two
+// of the C library's own readings. `raw`: it is a syscall stub, which returns -errno itself.
+void check_clock_through(const std::string& code, uint64_t offset, bool raw) {
+  void* m = mmap(nullptr, code.size(), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  BOOST_REQUIRE(m != MAP_FAILED);
+  std::memcpy(m, code.data(), code.size());
+  ck::arch::sync_icache(m, code.size());
+  BOOST_REQUIRE(mprotect(m, code.size(), PROT_READ | PROT_EXEC) == 0);
+  using ClockGettime = int (*)(clockid_t, timespec*);
+  auto fn = reinterpret_cast<ClockGettime>(static_cast<char*>(m) + offset);
+  timespec a{}, b{}, c{};
+  clock_gettime(CLOCK_MONOTONIC, &a);
+  BOOST_TEST(fn(CLOCK_MONOTONIC, &b) == 0);
+  clock_gettime(CLOCK_MONOTONIC, &c);
+  auto ns = [](const timespec& t) { return t.tv_sec * 1000000000LL + t.tv_nsec; };
+  BOOST_TEST(ns(a) <= ns(b));
+  BOOST_TEST(ns(b) <= ns(c));
+  if (raw) BOOST_TEST(fn(12345, &b) == -EINVAL);
+  munmap(m, code.size());
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_CASE(own_vdso_functions_are_listed) {
@@ -73,21 +94,7 @@ BOOST_AUTO_TEST_CASE(a_proxied_call_reaches_the_new_vdso) {
   BOOST_REQUIRE(f);
   auto jump = ck::arch::absolute_jump(base + f->offset);
   BOOST_TEST(std::memcmp(code.data() + f->offset, jump.data(), jump.size()) == 0);
-  void* m = mmap(nullptr, code.size(), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  BOOST_REQUIRE(m != MAP_FAILED);
-  std::memcpy(m, code.data(), code.size());
-  ck::arch::sync_icache(m, code.size());
-  BOOST_REQUIRE(mprotect(m, code.size(), PROT_READ | PROT_EXEC) == 0);
-  using ClockGettime = int (*)(clockid_t, timespec*);
-  auto fn = reinterpret_cast<ClockGettime>(static_cast<char*>(m) + f->offset);
-  timespec a{}, b{}, c{};
-  clock_gettime(CLOCK_MONOTONIC, &a);
-  BOOST_TEST(fn(CLOCK_MONOTONIC, &b) == 0);
-  clock_gettime(CLOCK_MONOTONIC, &c);
-  auto ns = [](const timespec& t) { return t.tv_sec * 1000000000LL + t.tv_nsec; };
-  BOOST_TEST(ns(a) <= ns(b));
-  BOOST_TEST(ns(b) <= ns(c));
-  munmap(m, code.size());
+  check_clock_through(code, f->offset, false);
 }
 
 // A new vDSO without the old one's functions: the known ones become syscall stubs, which work
@@ -111,22 +118,7 @@ BOOST_AUTO_TEST_CASE(functions_the_new_vdso_lacks_make_their_syscall) {
   size_t changed = 0;
   for (size_t i = 0; i < so.size(); i++) changed += code[i] != so[i];
   BOOST_TEST(changed <= (st.traps + st.stubs + st.jumps) * 16);
-  void* m = mmap(nullptr, code.size(), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  BOOST_REQUIRE(m != MAP_FAILED);
-  std::memcpy(m, code.data(), code.size());
-  ck::arch::sync_icache(m, code.size());
-  BOOST_REQUIRE(mprotect(m, code.size(), PROT_READ | PROT_EXEC) == 0);
-  using ClockGettime = int (*)(clockid_t, timespec*);
-  auto fn = reinterpret_cast<ClockGettime>(static_cast<char*>(m) + f->offset);
-  timespec a{}, b{}, c{};
-  clock_gettime(CLOCK_MONOTONIC, &a);
-  BOOST_TEST(fn(CLOCK_MONOTONIC, &b) == 0);
-  clock_gettime(CLOCK_MONOTONIC, &c);
-  auto ns = [](const timespec& t) { return t.tv_sec * 1000000000LL + t.tv_nsec; };
-  BOOST_TEST(ns(a) <= ns(b));
-  BOOST_TEST(ns(b) <= ns(c));
-  BOOST_TEST(fn(12345, &b) == -EINVAL);  // the raw syscall's result, as the vDSO returns it
-  munmap(m, code.size());
+  check_clock_through(code, f->offset, true);
 }
 
 // A thread checkpointed inside the first bytes of a function the proxy patches: refused (it
