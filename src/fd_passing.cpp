@@ -20,50 +20,59 @@ UniqueFd FdCopier::copy(pid_t pid, int fd) {
   return c;
 }
 
-namespace {
-
-// A message of one byte with room for one SCM_RIGHTS fd.
-struct FdMessage {
-  char byte = 0;
-  iovec iov{&byte, 1};
+ssize_t send_with_fd(int sock, const void* data, size_t len, int fd) noexcept {
+  iovec iov{const_cast<void*>(data), len};
   alignas(cmsghdr) char ctl[CMSG_SPACE(sizeof(int))] = {};
   msghdr m{};
-  FdMessage() {
-    m.msg_iov = &iov;
-    m.msg_iovlen = 1;
+  m.msg_iov = &iov;
+  m.msg_iovlen = 1;
+  if (fd >= 0) {
     m.msg_control = ctl;
     m.msg_controllen = sizeof ctl;
+    cmsghdr* c = CMSG_FIRSTHDR(&m);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    std::memcpy(CMSG_DATA(c), &fd, sizeof fd);
   }
-  FdMessage(const FdMessage&) = delete;
-  FdMessage& operator=(const FdMessage&) = delete;
-};
+  ssize_t n;
+  do n = sendmsg(sock, &m, MSG_NOSIGNAL);
+  while (n < 0 && errno == EINTR);
+  return n;
+}
 
-}  // namespace
+ssize_t recv_with_fd(int sock, void* data, size_t len, int* fd, int flags) noexcept {
+  iovec iov{data, len};
+  alignas(cmsghdr) char ctl[CMSG_SPACE(sizeof(int))] = {};
+  msghdr m{};
+  m.msg_iov = &iov;
+  m.msg_iovlen = 1;
+  m.msg_control = ctl;
+  m.msg_controllen = sizeof ctl;
+  *fd = -1;
+  ssize_t n;
+  do n = recvmsg(sock, &m, MSG_CMSG_CLOEXEC | flags);
+  while (n < 0 && errno == EINTR);
+  if (n <= 0) return n;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c))
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS && c->cmsg_len >= CMSG_LEN(sizeof(int)))
+      std::memcpy(fd, CMSG_DATA(c), sizeof *fd);
+  return n;
+}
 
 bool send_fd(int sock, int fd) noexcept {
-  FdMessage msg;
-  cmsghdr* c = CMSG_FIRSTHDR(&msg.m);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int));
-  std::memcpy(CMSG_DATA(c), &fd, sizeof fd);
-  ssize_t n;
-  do n = sendmsg(sock, &msg.m, MSG_NOSIGNAL);
-  while (n < 0 && errno == EINTR);
-  return n == 1;
+  const char byte = 0;
+  return send_with_fd(sock, &byte, 1, fd) == 1;
 }
 
 UniqueFd recv_fd(int sock, const char* what, int flags) {
-  FdMessage msg;
-  ssize_t n;
-  do n = recvmsg(sock, &msg.m, MSG_CMSG_CLOEXEC | flags);
-  while (n < 0 && errno == EINTR);
-  if (n != 1) throw_errno(std::string("receive ") + what);
-  cmsghdr* c = CMSG_FIRSTHDR(&msg.m);
-  if (!c || c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS || c->cmsg_len != CMSG_LEN(sizeof(int)))
-    throw Error(std::string("no ") + what + " came with the message");
-  int fd;
-  std::memcpy(&fd, CMSG_DATA(c), sizeof fd);
+  char byte;
+  int fd = -1;
+  if (recv_with_fd(sock, &byte, 1, &fd, flags) != 1) {
+    UniqueFd stray(fd);
+    throw_errno(std::string("receive ") + what);
+  }
+  if (fd < 0) throw Error(std::string("no ") + what + " came with the message");
   return UniqueFd(fd);
 }
 

@@ -21,10 +21,17 @@ class FdCopier {
   std::map<pid_t, UniqueFd> pidfds_;
 };
 
-// Sends fd with one byte of data over the unix socket sock; false (errno set) if it could not.
-// Async-signal-safe (no allocation, no exception): usable in a child forked from threads.
+// One message of `len` bytes over the unix socket sock, with `fd` along (SCM_RIGHTS; none if
+// fd < 0): the bytes sent, or -1 (errno). Async-signal-safe (no allocation, no exception):
+// usable in a child forked from threads.
+ssize_t send_with_fd(int sock, const void* data, size_t len, int fd) noexcept;
+// One message of at most `len` bytes, and the fd that came with it (close-on-exec; -1 if none):
+// the bytes received, 0 at end of file, or -1 (errno).
+ssize_t recv_with_fd(int sock, void* data, size_t len, int* fd, int flags = 0) noexcept;
+
+// Sends fd with one byte of data; false (errno set) if it could not. Async-signal-safe.
 bool send_fd(int sock, int fd) noexcept;
-// Receives an fd sent by send_fd (close-on-exec); throws Error mentioning what if none came.
+// Receives an fd sent by send_fd; throws Error mentioning what if none came.
 UniqueFd recv_fd(int sock, const char* what, int flags = 0);
 
 }  // namespace ck

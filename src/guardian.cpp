@@ -19,6 +19,7 @@
 
 #include "dump_socket.hpp"
 #include "error.hpp"
+#include "fd_passing.hpp"
 #include "log.hpp"
 
 namespace ck {
@@ -134,18 +135,8 @@ void undo(std::vector<Entry>& entries, pid_t ckdump) {
   bool kill_all = false;  // the whole list came: only then is the kill the guardian's to finish
   for (;;) {
     Msg m{};
-    iovec iov{&m, sizeof m};
-    alignas(cmsghdr) char ctl[CMSG_SPACE(sizeof(int))];
-    msghdr h{};
-    h.msg_iov = &iov;
-    h.msg_iovlen = 1;
-    h.msg_control = ctl;
-    h.msg_controllen = sizeof ctl;
-    ssize_t n = recvmsg(sock, &h, MSG_CMSG_CLOEXEC);
-    if (n < 0 && errno == EINTR) continue;
     int fd = -1;
-    for (cmsghdr* c = n > 0 ? CMSG_FIRSTHDR(&h) : nullptr; c; c = CMSG_NXTHDR(&h, c))
-      if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) std::memcpy(&fd, CMSG_DATA(c), sizeof fd);
+    ssize_t n = recv_with_fd(sock, &m, sizeof m, &fd);
     if (n <= 0) break;  // end of file (or a reset): ckdump is gone
     if (n != sizeof m) _exit(1);
     switch (m.op) {
@@ -256,24 +247,8 @@ void Guardian::done() noexcept {
 void Guardian::send(uint32_t op, Id id, int64_t value, int fd) {
   if (!sock_) throw Error("the guardian process was told it is done");
   started();
-  Msg m{op, id, value};
-  iovec iov{&m, sizeof m};
-  alignas(cmsghdr) char ctl[CMSG_SPACE(sizeof(int))] = {};
-  msghdr h{};
-  h.msg_iov = &iov;
-  h.msg_iovlen = 1;
-  if (fd >= 0) {
-    h.msg_control = ctl;
-    h.msg_controllen = sizeof ctl;
-    cmsghdr* c = CMSG_FIRSTHDR(&h);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    std::memcpy(CMSG_DATA(c), &fd, sizeof fd);
-  }
-  ssize_t n;
-  while ((n = sendmsg(sock_.get(), &h, MSG_NOSIGNAL)) < 0 && errno == EINTR) {
-  }
+  const Msg m{op, id, value};
+  const ssize_t n = send_with_fd(sock_.get(), &m, sizeof m, fd);
   // Unsaid means unguarded: the caller must not make the change.
   if (n != sizeof m) throw_errno("the guardian process (pid " + std::to_string(pid_) + ") is gone");
 }
